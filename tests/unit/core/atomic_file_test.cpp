@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
