@@ -8,6 +8,7 @@ packages=(
   libhdf5-dev hdf5-tools libzstd-dev zstd    # shard format; h5dump for the plugin test
   libcli11-dev nlohmann-json3-dev libssl-dev # CLI, JSON, SHA-256
   libpng-dev libjpeg-dev zlib1g-dev          # image inputs
+  libicu-dev                                 # text inputs: Unicode normalisation (WordPiece)
   libgtest-dev bats                          # tests
   python3-torch python3-h5py python3-numpy   # independent reference implementations in tests
   dataset-fashion-mnist                      # the bundled example's data
