@@ -1,0 +1,345 @@
+#include "lib/extract/extractor.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "lib/core/atomic_file.h"
+#include "lib/core/error.h"
+#include "lib/core/hash.h"
+#include "lib/core/json.h"
+#include "lib/core/runtime.h"
+#include "lib/core/version.h"
+#include "lib/model/backbone.h"
+
+namespace fs = std::filesystem;
+
+namespace sherl {
+namespace {
+
+constexpr const char* kRunFile = "extract.json";
+
+std::string block_file_name(int64_t block) {
+  char name[32];
+  std::snprintf(name, sizeof name, "shard-%05lld.h5", static_cast<long long>(block));
+  return name;
+}
+
+std::string part_manifest_name(int64_t partition, int64_t partitions) {
+  char name[64];
+  std::snprintf(name, sizeof name, "manifest.part-%04lld-of-%04lld.json", static_cast<long long>(partition),
+                static_cast<long long>(partitions));
+  return name;
+}
+
+json identity_json(const BackboneIdentity& id) {
+  return {{"model_type", id.model_type}, {"hidden_size", id.hidden_size}, {"num_layers", id.num_layers},
+          {"config_sha256", id.config_sha256}, {"weights_sha256", id.weights_sha256}};
+}
+
+// Everything that determines the content of the shard set. A directory made with different
+// values is refused, so that shards of different models, inputs or tiers never mix.
+json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const InputPlan& plan,
+                  const std::string& labels_sha256) {
+  const InputSpec& in = o.input;
+  return {{"format", "sherl-extract-run"},
+          {"version", 1},
+          {"backbone", identity_json(info.backbone)},
+          {"source_sha256", info.source_sha256},
+          {"labels_sha256", labels_sha256},
+          {"tiers", info.tiers},
+          {"late_layers", info.late_layers},
+          {"dtype", to_string(info.dtype)},
+          {"examples_per_shard", o.examples_per_shard},
+          {"examples", plan.selected},
+          {"label_kind", to_string(plan.label_kind)},
+          {"label_names", plan.label_names},
+          {"selection",
+           {{"format", plan.format},
+            {"select_labels", in.select_labels},
+            {"per_label", in.per_label},
+            {"limit", in.limit},
+            {"text_columns", in.text_columns},
+            {"label_column", in.label_column},
+            {"max_length", in.max_length}}},
+          {"compression", {{"zstd_level", o.compression.zstd_level}, {"shuffle", o.compression.shuffle}}}};
+}
+
+void check_or_write_run_identity(const std::string& dir, const json& identity) {
+  std::string path = (fs::path(dir) / kRunFile).string();
+  if (!fs::exists(path)) {
+    write_file_atomic(path, identity.dump(2) + "\n");
+    return;
+  }
+  json existing = read_json_file(path);
+  std::vector<std::string> differing;
+  for (auto& [key, value] : identity.items())
+    if (!existing.contains(key) || existing[key] != value) differing.push_back(key);
+  if (!differing.empty()) {
+    std::string keys;
+    for (auto& k : differing) keys += (keys.empty() ? "" : ", ") + k;
+    throw error_at(dir, "was made by another extraction (differs in: " + keys +
+                            "); use a new --out directory or remove this one");
+  }
+}
+
+struct Block {
+  int64_t index = 0, begin = 0, end = 0;  // selected-example positions [begin, end)
+};
+
+std::vector<Block> partition_blocks(int64_t examples, int64_t per_shard, int64_t partition, int64_t partitions) {
+  int64_t blocks = (examples + per_shard - 1) / per_shard;
+  int64_t first = partition * blocks / partitions, last = (partition + 1) * blocks / partitions;
+  std::vector<Block> out;
+  for (int64_t b = first; b < last; ++b) out.push_back({b, b * per_shard, std::min(examples, (b + 1) * per_shard)});
+  return out;
+}
+
+// Removes temporaries that an interrupted run left for this partition's blocks.
+void remove_stale_temporaries(const std::string& dir, const std::vector<Block>& blocks) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (!is_temp_name(name)) continue;
+    for (const auto& b : blocks)
+      if (name.rfind("." + block_file_name(b.index) + ".tmp.", 0) == 0) fs::remove(entry.path());
+  }
+}
+
+// A complete shard from an earlier run, or nullopt when the block must be (re)done.
+std::optional<ManifestEntry> existing_shard(const std::string& dir, const Block& b, const ShardSetInfo& info) {
+  std::string path = (fs::path(dir) / block_file_name(b.index)).string();
+  if (!fs::exists(path)) return std::nullopt;
+  try {
+    ShardReader reader(path);
+    if (reader.size() != b.end - b.begin || reader.info().backbone != info.backbone ||
+        reader.info().tiers != info.tiers)
+      throw Error("does not match this extraction");
+  } catch (const Error& e) {
+    std::cerr << "sherl-extract: redoing " << path << " (" << e.what() << ")\n";
+    fs::remove(path);
+    return std::nullopt;
+  }
+  return ManifestEntry{block_file_name(b.index), b.end - b.begin, sha256_file(path),
+                       static_cast<int64_t>(fs::file_size(path))};
+}
+
+int64_t pad_token_id(const std::string& model_dir) {
+  json config = read_json_file((fs::path(model_dir) / "config.json").string());
+  auto it = config.find("pad_token_id");
+  return it != config.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+// Runs the backbone over one batch and appends each example's valid tokens to the writer.
+void extract_batch(BackboneImpl& backbone, const std::vector<RawExample>& batch, int64_t pad_id,
+                   const std::vector<int64_t>& tiers, FeatureDType dtype, torch::Device device,
+                   ShardWriter& writer) {
+  ModelInputs inputs = collate(batch, pad_id);
+  auto to_device = [&](torch::Tensor& t) {
+    if (t.defined()) t = t.to(device, /*non_blocking=*/true);
+  };
+  to_device(inputs.pixel_values);
+  to_device(inputs.input_ids);
+  to_device(inputs.token_type_ids);
+  to_device(inputs.attention_mask);
+  torch::Tensor features = compute_tiers(backbone, inputs, tiers).to(torch_dtype(dtype)).to(torch::kCPU);
+  torch::Tensor lengths = backbone.token_mask(inputs).sum(1).to(torch::kCPU);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    int64_t n = lengths[i].item<int64_t>();
+    writer.append({batch[i].id, features[i].slice(0, 0, n).contiguous(), batch[i].label});
+  }
+}
+
+ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, const InputPlan& plan,
+                       const std::string& source_sha256) {
+  ShardSetInfo info;
+  info.backbone = id;
+  info.tiers = resolve_tiers(o.tiers, id.num_layers, o.late_layers);
+  info.late_layers = o.late_layers;
+  info.dtype = o.dtype;
+  info.label_kind = plan.label_kind;
+  info.num_labels = plan.num_labels;
+  info.label_names = plan.label_names;
+  info.source_path = o.source_name.empty() ? o.input.path : o.source_name;
+  info.source_sha256 = source_sha256;
+  info.tool_version = SHERL_VERSION;
+  info.command_line = o.command_line;
+  return info;
+}
+
+std::string labels_digest(const InputSpec& in) { return in.labels_path.empty() ? "" : sha256_file(in.labels_path); }
+
+void write_part_manifest(const std::string& dir, const ExtractOptions& o, const std::vector<ManifestEntry>& entries) {
+  json shards = json::array();
+  for (const auto& e : entries)
+    shards.push_back({{"file", e.file}, {"examples", e.examples}, {"sha256", e.sha256}, {"bytes", e.bytes}});
+  json part = {{"partition", o.partition}, {"partitions", o.partitions}, {"shards", shards}};
+  write_file_atomic((fs::path(dir) / part_manifest_name(o.partition, o.partitions)).string(), part.dump(2) + "\n");
+}
+
+}  // namespace
+
+std::vector<int64_t> resolve_tiers(const std::string& spec, int64_t num_layers, int64_t late_layers) {
+  if (late_layers < 1 || late_layers > num_layers)
+    throw Error("--late-layers " + std::to_string(late_layers) + ": must be between 1 and the backbone's " +
+                std::to_string(num_layers) + " layers");
+  int64_t last = num_layers - late_layers;
+  std::vector<int64_t> tiers;
+  if (spec == "all") {
+    for (int64_t t = 0; t <= last; ++t) tiers.push_back(t);
+    return tiers;
+  }
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int64_t t;
+    try {
+      size_t used = 0;
+      t = std::stoll(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw Error("--tiers " + spec + ": '" + item + "' is not a tier index");
+    }
+    if (t < 0 || t > last)
+      throw Error("--tiers " + spec + ": tier " + item + " is outside 0.." + std::to_string(last) +
+                  " (embeddings and the outputs of layers 0.." + std::to_string(last - 1) + ")");
+    if (!tiers.empty() && t <= tiers.back()) throw Error("--tiers " + spec + ": list tiers in increasing order");
+    tiers.push_back(t);
+  }
+  if (tiers.empty() || tiers.back() != last) tiers.push_back(last);  // the last tier is always kept
+  return tiers;
+}
+
+bool merge_partition_manifests(const std::string& out_dir) {
+  json run = read_json_file((fs::path(out_dir) / kRunFile).string());
+  std::vector<ManifestEntry> entries;
+  int64_t partitions = -1;
+  for (const auto& entry : fs::directory_iterator(out_dir)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("manifest.part-", 0) != 0 || is_temp_name(name)) continue;
+    json part = read_json_file(entry.path().string());
+    int64_t n = part.at("partitions").get<int64_t>();
+    if (partitions < 0) partitions = n;
+    if (n != partitions) continue;  // leftovers of a run with another partition count
+    for (auto& s : part.at("shards"))
+      entries.push_back({s.at("file"), s.at("examples"), s.at("sha256"), s.at("bytes")});
+  }
+  int64_t expected = run.at("examples").get<int64_t>();
+  int64_t have = 0;
+  for (auto& e : entries) have += e.examples;
+  if (have != expected) return false;
+  std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.file < b.file; });
+  Manifest manifest;
+  manifest.info = ShardReader((fs::path(out_dir) / entries.front().file).string()).info();
+  manifest.shards = entries;
+  write_manifest(out_dir, manifest);
+  return true;
+}
+
+ExtractReport run_extraction(const ExtractOptions& o) {
+  auto start = std::chrono::steady_clock::now();
+  if (o.partitions < 1 || o.partition < 0 || o.partition >= o.partitions)
+    throw Error("--shard " + std::to_string(o.partition) + "/" + std::to_string(o.partitions) +
+                ": expected i/N with 0 <= i < N");
+  if (o.batch_size < 1) throw Error("--batch-size must be at least 1");
+  if (o.examples_per_shard < 1) throw Error("--examples-per-shard must be at least 1");
+
+  BackboneIdentity id = backbone_identity(o.model_dir);
+  InputPlan plan = plan_input(o.input);
+  if (plan.selected == 0) throw error_at(o.input.display_name.empty() ? o.input.path : o.input.display_name,
+                                         "no examples to extract (empty input or nothing selected)");
+  ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
+  fs::create_directories(o.out_dir);
+  check_or_write_run_identity(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)));
+
+  std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
+  remove_stale_temporaries(o.out_dir, blocks);
+  ExtractReport report;
+  std::vector<ManifestEntry> entries(blocks.size());
+  std::vector<bool> done(blocks.size(), false);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    report.examples += blocks[b].end - blocks[b].begin;
+    if (auto e = existing_shard(o.out_dir, blocks[b], info)) {
+      entries[b] = *e;
+      done[b] = true;
+      ++report.shards_kept;
+    }
+  }
+
+  if (report.shards_kept < static_cast<int64_t>(blocks.size())) {
+    Backbone backbone = load_backbone(o.model_dir, o.device);
+    int64_t pad_id = pad_token_id(o.model_dir);
+    auto source = open_source(o.input, plan);
+    Progress progress("sherl-extract", report.examples, o.quiet);
+    torch::InferenceMode inference;
+    int64_t position = 0;
+    RawExample example;
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      const Block& block = blocks[b];
+      bool work = !done[b];
+      std::unique_ptr<ShardWriter> writer;
+      if (work)
+        writer = std::make_unique<ShardWriter>((fs::path(o.out_dir) / block_file_name(block.index)).string(), info,
+                                               block.index, o.compression);
+      std::vector<RawExample> batch;
+      while (position < block.end) {
+        if (!source->next(example))
+          throw error_at(o.input.path, "input ended after " + std::to_string(position) + " of " +
+                                           std::to_string(plan.selected) + " examples (changed while reading?)");
+        if (position++ < block.begin || !work) continue;
+        batch.push_back(std::move(example));
+        if (static_cast<int64_t>(batch.size()) == o.batch_size || position == block.end) {
+          extract_batch(*backbone, batch, pad_id, info.tiers, o.dtype, o.device, *writer);
+          progress.advance(batch.size());
+          batch.clear();
+        }
+      }
+      if (!work) {
+        progress.advance(block.end - block.begin);
+        continue;
+      }
+      std::string path = (fs::path(o.out_dir) / block_file_name(block.index)).string();
+      std::string sha = writer->commit();
+      entries[b] = {block_file_name(block.index), block.end - block.begin, sha, static_cast<int64_t>(fs::file_size(path))};
+      ++report.shards_written;
+    }
+    progress.finish();
+  }
+
+  if (o.partitions == 1) {
+    Manifest manifest{info, entries};
+    write_manifest(o.out_dir, manifest);
+    report.manifest_written = true;
+  } else {
+    write_part_manifest(o.out_dir, o, entries);
+    report.manifest_written = merge_partition_manifests(o.out_dir);
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+SpooledStdin::SpooledStdin(const std::string& dir) {
+  fs::create_directories(dir);
+  path_ = (fs::path(dir) / (".stdin.tmp." + std::to_string(::getpid()))).string();
+  register_temp_file(path_);
+  FILE* out = std::fopen(path_.c_str(), "wb");
+  if (!out) throw error_at(path_, "cannot create a spool file for standard input");
+  std::vector<char> buf(1 << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), stdin)) > 0)
+    if (std::fwrite(buf.data(), 1, n, out) != n) {
+      std::fclose(out);
+      throw error_at(path_, "cannot spool standard input (disk full?)");
+    }
+  if (std::fclose(out) != 0) throw error_at(path_, "cannot spool standard input (disk full?)");
+}
+
+SpooledStdin::~SpooledStdin() {
+  ::unlink(path_.c_str());
+  unregister_temp_file(path_);
+}
+
+}  // namespace sherl

@@ -1,0 +1,57 @@
+#include "sherl/evaluate.h"
+
+#include <numeric>
+
+#include "lib/core/error.h"
+#include "sherl/batch_loader.h"
+
+namespace sherl {
+
+Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  bool was_training = model->is_training();
+  model->eval();
+  std::vector<int64_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  BatchLoader loader(data, order, batch_size, 4, device.is_cuda());
+  std::vector<torch::Tensor> outputs, targets, ids;
+  Batch batch;
+  while (loader.next(batch)) {
+    outputs.push_back(model->forward(batch.tiers.to(device, true), batch.mask.to(device, true)).to(torch::kCPU));
+    targets.push_back(batch.labels);
+    ids.push_back(batch.ids);
+  }
+  model->train(was_training);
+  return {torch::cat(outputs), torch::cat(targets), torch::cat(ids)};
+}
+
+Task task_of(LabelKind kind) {
+  switch (kind) {
+    case LabelKind::Class: return Task::Classify;
+    case LabelKind::Regression: return Task::Regress;
+    case LabelKind::MultiLabel: return Task::MultiLabel;
+  }
+  return Task::Classify;
+}
+
+void check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,
+                      int64_t late_layers, const std::string& what) {
+  const ShardSetInfo& info = data.info();
+  if (info.backbone != backbone)
+    throw error_at(data.dir(), "shards were extracted with another backbone (" + info.backbone.model_type +
+                                   ", config " + info.backbone.config_sha256.substr(0, 12) + ", weights " +
+                                   info.backbone.weights_sha256.substr(0, 12) + ") than " + what);
+  if (info.tiers != tiers) {
+    auto list = [](const std::vector<int64_t>& v) {
+      std::string s;
+      for (auto t : v) s += (s.empty() ? "" : ",") + std::to_string(t);
+      return s;
+    };
+    throw error_at(data.dir(), "shards hold tiers " + list(info.tiers) + " but " + what + " uses tiers " + list(tiers));
+  }
+  if (info.late_layers != late_layers)
+    throw error_at(data.dir(), "shards were cut for " + std::to_string(info.late_layers) + " late layer(s), " + what +
+                                   " for " + std::to_string(late_layers));
+}
+
+}  // namespace sherl

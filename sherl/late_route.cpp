@@ -1,0 +1,29 @@
+#include "sherl/late_route.h"
+
+#include "lib/core/error.h"
+
+namespace sherl {
+
+LateRoute::LateRoute(Backbone backbone, int64_t late_layers)
+    : backbone_(std::move(backbone)), late_layers_(late_layers) {
+  if (late_layers_ < 1 || late_layers_ > backbone_->num_layers())
+    throw Error("late route: " + std::to_string(late_layers_) + " late layers asked of a backbone with " +
+                std::to_string(backbone_->num_layers()));
+  for (auto& p : backbone_->parameters()) p.set_requires_grad(false);
+}
+
+torch::Tensor LateRoute::forward(const torch::Tensor& hidden, const torch::Tensor& mask) const {
+  torch::Tensor h = hidden;
+  for (int64_t i = backbone_->num_layers() - late_layers_; i < backbone_->num_layers(); ++i)
+    h = backbone_->layer(i, h, mask);
+  return backbone_->pool(h);
+}
+
+std::vector<torch::Tensor> LateRoute::snapshot() const {
+  std::vector<torch::Tensor> out;
+  for (int64_t i = backbone_->num_layers() - late_layers_; i < backbone_->num_layers(); ++i)
+    for (auto& p : backbone_->layer_parameters(i)) out.push_back(p.detach().clone());
+  return out;
+}
+
+}  // namespace sherl

@@ -1,0 +1,27 @@
+#pragma once
+// The late route of SHERL: the last K layers of the frozen backbone, then the backbone's
+// own pooling. The layers are frozen (requires_grad = false, never given to an optimizer)
+// but sit on the autograd path, so gradients flow through them to the MTSA.
+#include <torch/torch.h>
+
+#include "lib/model/backbone.h"
+
+namespace sherl {
+
+class LateRoute {
+ public:
+  // Freezes every parameter of the backbone (the caller checks its identity).
+  LateRoute(Backbone backbone, int64_t late_layers);
+  // hidden: [B, T, d] entering layer L-K; mask: [B, T] int64 (1 = token). Returns [B, d].
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask) const;
+  int64_t late_layers() const { return late_layers_; }
+  BackboneImpl& backbone() const { return *backbone_; }
+  // Copies of the late layers' parameters (to check that training left them untouched).
+  std::vector<torch::Tensor> snapshot() const;
+
+ private:
+  Backbone backbone_;
+  int64_t late_layers_;
+};
+
+}  // namespace sherl

@@ -1,0 +1,33 @@
+// sherl-eval: evaluate a trained adapter on a shard set; metrics as JSON on stdout.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "lib/core/runtime.h"
+#include "lib/core/version.h"
+#include "sherl/evaluation_report.h"
+
+int main(int argc, char** argv) {
+  sherl::prepare_process(argc, argv);
+  CLI::App app{"Evaluate a trained SHERL adapter on a shard set; metrics as JSON on stdout."};
+  app.set_version_flag("--version", std::string("sherl-eval ") + SHERL_VERSION);
+  std::string adapter, model, data, predictions, device = "auto";
+  int64_t batch_size = 256;
+  int threads = 0;
+  app.add_option("--adapter", adapter, "adapter directory written by sherl-train")->required();
+  app.add_option("--model", model, "the Hugging Face model directory of the backbone")->required();
+  app.add_option("--data", data, "shard set to evaluate on")->required();
+  app.add_option("--predictions", predictions, "also write one TSV row per example id: prediction and scores");
+  app.add_option("--batch-size", batch_size, "examples per forward pass")->capture_default_str();
+  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: one per core)");
+  CLI11_PARSE(app, argc, argv);
+
+  return sherl::run_tool("sherl-eval", [&] {
+    sherl::set_threads(threads);
+    sherl::json metrics = sherl::evaluate_adapter(adapter, model, data, predictions, batch_size,
+                                                  sherl::parse_device(device));
+    std::cout << metrics.dump(2) << "\n";
+    return 0;
+  });
+}

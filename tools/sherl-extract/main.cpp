@@ -1,0 +1,93 @@
+// sherl-extract: run a frozen backbone once over a data set and cache the SHERL tiers in
+// zstd-compressed HDF5 shards (formats/shard.md).
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "lib/core/error.h"
+#include "lib/core/runtime.h"
+#include "lib/core/version.h"
+#include "lib/extract/extractor.h"
+
+namespace {
+
+void parse_partition(const std::string& spec, sherl::ExtractOptions& o) {
+  auto slash = spec.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument(spec);
+    o.partition = std::stoll(spec.substr(0, slash));
+    o.partitions = std::stoll(spec.substr(slash + 1));
+  } catch (const std::exception&) {
+    throw sherl::Error("--shard " + spec + ": expected i/N, e.g. 0/4");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sherl::prepare_process(argc, argv);
+  CLI::App app{"Run a frozen backbone over a data set once and cache its tiers in feature shards."};
+  app.set_version_flag("--version", std::string("sherl-extract ") + SHERL_VERSION);
+  sherl::ExtractOptions o;
+  std::string input, tiers = "all", dtype = "f16", shard = "0/1", device = "auto", task = "classify";
+  int threads = 0;
+  bool no_shuffle = false;
+  app.add_option("--model", o.model_dir, "Hugging Face model directory (config.json, *.safetensors)")->required();
+  app.add_option("--input", input, "input file: IDX images, image CSV, TSV or JSON Lines; '-' for stdin")->required();
+  app.add_option("--labels", o.input.labels_path, "IDX label file for IDX images");
+  app.add_option("--format", o.input.format, "input format")
+      ->check(CLI::IsMember({"auto", "idx", "image-csv", "tsv", "jsonl"}));
+  app.add_option("--out", o.out_dir, "output shard-set directory")->required();
+  app.add_option("--late-layers", o.late_layers, "late layers K the tiers are cut for")->capture_default_str();
+  app.add_option("--tiers", tiers, "tiers to store: 'all' or a comma list (0 = embeddings); the last is always kept")
+      ->capture_default_str();
+  app.add_option("--dtype", dtype, "stored dtype")->check(CLI::IsMember({"f16", "bf16", "f32"}))->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "examples per forward pass")->capture_default_str();
+  app.add_option("--examples-per-shard", o.examples_per_shard, "examples per shard file")->capture_default_str();
+  app.add_option("--shard", shard, "process only the i-th of N contiguous partitions (i/N)")->capture_default_str();
+  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: one per core)");
+  app.add_option("--zstd-level", o.compression.zstd_level, "zstd level, 0 = no compression")->capture_default_str();
+  app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
+  app.add_option("--task", task, "label kind: classify, regress or multilabel")
+      ->check(CLI::IsMember({"classify", "regress", "multilabel"}))->capture_default_str();
+  app.add_option("--text-columns", o.input.text_columns, "text column(s) of TSV/JSONL input (one, or two for pairs)")
+      ->delimiter(',');
+  app.add_option("--label-column", o.input.label_column, "label column of TSV/JSONL/CSV input")->capture_default_str();
+  app.add_option("--max-length", o.input.max_length, "text: tokens per example, special tokens included")
+      ->capture_default_str();
+  app.add_option("--select-labels", o.input.select_labels, "keep only these labels, remapped to 0..C-1 in this order")
+      ->delimiter(',');
+  app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label");
+  app.add_option("--limit", o.input.limit, "keep the first N selected examples");
+  app.add_flag("--quiet", o.quiet, "no progress line");
+  CLI11_PARSE(app, argc, argv);
+
+  return sherl::run_tool("sherl-extract", [&] {
+    sherl::set_threads(threads);
+    o.device = sherl::parse_device(device);
+    o.dtype = sherl::parse_feature_dtype(dtype);
+    o.tiers = tiers;
+    o.compression.shuffle = !no_shuffle;
+    o.input.label_kind = sherl::parse_label_kind(task == "classify" ? "class" : task == "regress" ? "regression" : task);
+    o.input.model_dir = o.model_dir;
+    o.command_line = sherl::command_line(argc, argv);
+    parse_partition(shard, o);
+    std::unique_ptr<sherl::SpooledStdin> spooled;
+    if (input == "-") {
+      spooled = std::make_unique<sherl::SpooledStdin>(o.out_dir);
+      o.input.path = spooled->path();
+      o.input.display_name = "<stdin>";
+      o.source_name = "-";
+    } else {
+      o.input.path = input;
+    }
+    sherl::ExtractReport r = sherl::run_extraction(o);
+    if (!o.quiet)
+      std::cerr << "sherl-extract: " << r.examples << " examples in " << r.shards_written << " new shard(s), "
+                << r.shards_kept << " kept, " << r.seconds << " s"
+                << (r.manifest_written ? "; manifest written" : "; waiting for the other partitions") << "\n";
+    return 0;
+  });
+}

@@ -1,0 +1,60 @@
+// sherl-train: train a SHERL adapter (MTSA + head) through the frozen late layers, from
+// cached tiers.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "lib/core/runtime.h"
+#include "lib/core/version.h"
+#include "sherl/trainer.h"
+
+int main(int argc, char** argv) {
+  sherl::prepare_process(argc, argv);
+  CLI::App app{"Train a SHERL adapter (MTSA + head) through the frozen late layers from cached tiers."};
+  app.set_version_flag("--version", std::string("sherl-train ") + SHERL_VERSION);
+  sherl::TrainOptions o;
+  std::string method = "sherl", device = "auto";
+  int threads = 0;
+  app.add_option("--model", o.model_dir, "the Hugging Face model directory the shards were extracted with")->required();
+  app.add_option("--train", o.train_dir, "training shard set")->required();
+  app.add_option("--val", o.val_dir, "validation shard set (best epoch kept by its metric)");
+  app.add_option("--out", o.out_dir, "run directory: adapter, checkpoint/, train.jsonl, curve.svg")->required();
+  app.add_option("--task", o.task, "classify, regress or multilabel (default: from the shards' labels)")
+      ->check(CLI::IsMember({"classify", "regress", "multilabel"}));
+  app.add_option("--method", method, "sherl (MTSA + late route) or linear (linear probe on the final feature)")
+      ->check(CLI::IsMember({"sherl", "linear"}))->capture_default_str();
+  app.add_option("--projection", o.projection, "MTSA tier projection")
+      ->check(CLI::IsMember({"linear-ln", "gated"}))->capture_default_str();
+  app.add_option("--output", o.output, "MTSA output: ln (BERT/ViT style) or linear (T5 style)")
+      ->check(CLI::IsMember({"ln", "linear"}))->capture_default_str();
+  app.add_option("--downsample-factor", o.downsample_factor, "MTSA width h = d / factor")->capture_default_str();
+  app.add_option("--epochs", o.epochs, "epochs")->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "examples per step")->capture_default_str();
+  app.add_option("--lr", o.lr, "peak learning rate (AdamW)")->capture_default_str();
+  app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
+  app.add_option("--warmup", o.warmup_steps, "linear warm-up steps")->capture_default_str();
+  app.add_option("--schedule", o.schedule, "decay after warm-up")
+      ->check(CLI::IsMember({"cosine", "linear", "constant"}))->capture_default_str();
+  app.add_option("--clip-norm", o.clip_norm, "gradient-norm clipping (0: none)")->capture_default_str();
+  app.add_option("--patience", o.patience, "stop after this many epochs without improvement (0: never)")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of initialisation, data order and dropout")->capture_default_str();
+  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: one per core)");
+  app.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
+  app.add_flag("--quiet", o.quiet, "no progress on stderr");
+  CLI11_PARSE(app, argc, argv);
+
+  return sherl::run_tool("sherl-train", [&] {
+    sherl::set_threads(threads);
+    o.device = sherl::parse_device(device);
+    o.method = sherl::parse_method(method);
+    o.command_line = sherl::command_line(argc, argv);
+    sherl::TrainResult r = sherl::train(o);
+    if (!o.quiet)
+      std::cerr << "sherl-train: best epoch " << r.best_epoch << ", " << r.seconds_per_epoch
+                << " s per epoch, peak memory " << sherl::format_bytes(r.peak_memory_bytes) << "\n";
+    std::cout << r.best_metrics.dump(2) << "\n";
+    return 0;
+  });
+}
