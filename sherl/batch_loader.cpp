@@ -2,19 +2,23 @@
 
 namespace sherl {
 
-Batch collate_examples(const std::vector<ShardExample>& examples) {
+Batch collate_examples(const std::vector<ShardExample>& examples, const std::vector<int64_t>& tier_positions) {
+  torch::Tensor positions;
+  if (!tier_positions.empty()) positions = torch::tensor(tier_positions, torch::kInt64);
   int64_t b = examples.size();
   int64_t t_max = 0;
   for (const auto& e : examples) t_max = std::max<int64_t>(t_max, e.features.size(0));
   const auto& first = examples.front().features;
+  int64_t n_tiers = positions.defined() ? positions.size(0) : first.size(1);
   Batch batch;
-  batch.tiers = torch::zeros({b, t_max, first.size(1), first.size(2)}, torch::kFloat32);
+  batch.tiers = torch::zeros({b, t_max, n_tiers, first.size(2)}, torch::kFloat32);
   batch.mask = torch::zeros({b, t_max}, torch::kInt64);
   batch.ids = torch::empty({b}, torch::kInt64);
   std::vector<torch::Tensor> labels;
   for (int64_t i = 0; i < b; ++i) {
     int64_t n = examples[i].features.size(0);
-    batch.tiers[i].slice(0, 0, n).copy_(examples[i].features);
+    const torch::Tensor& f = examples[i].features;
+    batch.tiers[i].slice(0, 0, n).copy_(positions.defined() ? f.index_select(1, positions) : f);
     batch.mask[i].slice(0, 0, n).fill_(1);
     batch.ids[i] = examples[i].id;
     labels.push_back(examples[i].label);
@@ -24,8 +28,9 @@ Batch collate_examples(const std::vector<ShardExample>& examples) {
 }
 
 BatchLoader::BatchLoader(const ShardSet& set, std::vector<int64_t> order, int64_t batch_size, size_t depth,
-                         bool pin)
-    : set_(set), order_(std::move(order)), batch_size_(batch_size), depth_(depth), pin_(pin) {
+                         bool pin, std::vector<int64_t> tier_positions)
+    : set_(set), order_(std::move(order)), batch_size_(batch_size), depth_(depth), pin_(pin),
+      tier_positions_(std::move(tier_positions)) {
   thread_ = std::thread([this] { produce(); });
 }
 
@@ -49,7 +54,7 @@ void BatchLoader::produce() {
       std::vector<ShardExample> examples;
       examples.reserve(end - begin);
       for (size_t i = begin; i < end; ++i) examples.push_back(set_.read(order_[i]));
-      Batch batch = collate_examples(examples);
+      Batch batch = collate_examples(examples, tier_positions_);
       if (pin_) {
         batch.tiers = batch.tiers.pin_memory();
         batch.mask = batch.mask.pin_memory();

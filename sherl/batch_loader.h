@@ -22,15 +22,16 @@ struct Batch {
   torch::Tensor ids;     // int64 [B], example ids
 };
 
-// Pads and stacks examples read from shards.
-Batch collate_examples(const std::vector<ShardExample>& examples);
+// Pads and stacks examples read from shards, keeping only the tiers at `tier_positions`
+// (empty: all).
+Batch collate_examples(const std::vector<ShardExample>& examples, const std::vector<int64_t>& tier_positions = {});
 
 class BatchLoader {
  public:
   // Reads the examples of `order` (global indices into `set`) in that order, batch_size at
   // a time (the last batch may be smaller). pin: page-locked batches for fast CUDA copies.
   BatchLoader(const ShardSet& set, std::vector<int64_t> order, int64_t batch_size, size_t depth = 4,
-              bool pin = false);
+              bool pin = false, std::vector<int64_t> tier_positions = {});
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -46,6 +47,7 @@ class BatchLoader {
   int64_t batch_size_;
   size_t depth_;
   bool pin_;
+  std::vector<int64_t> tier_positions_;
   std::deque<Batch> queue_;
   bool finished_ = false, stop_ = false;
   std::exception_ptr error_;

@@ -15,14 +15,18 @@ struct Outputs {
   torch::Tensor ids;      // int64 [n]
 };
 
-Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device);
+// tier_positions: which of the stored tiers feed the model (see check_compatible); empty = all.
+Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device,
+                          const std::vector<int64_t>& tier_positions = {});
 
 // Task of a shard set's labels.
 Task task_of(LabelKind kind);
 
-// Checks that `data` can feed a model made for (backbone, tiers): same backbone, same
-// tiers. Throws sherl::Error naming the shard-set directory and what differs.
-void check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,
+// Checks that `data` can feed a model made for (backbone, tiers): same backbone and late
+// layers, and every tier the model uses stored (a shard set may hold more tiers than a
+// consolidated adapter uses). Returns the positions of the model's tiers among the stored
+// ones. Throws sherl::Error naming the shard-set directory and what differs.
+std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,
                       int64_t late_layers, const std::string& what);
 
 }  // namespace sherl

@@ -19,13 +19,14 @@ json evaluate_adapter(const std::string& adapter_dir, const std::string& model_d
   if (backbone_identity(model_dir) != info.backbone)
     throw error_at(model_dir, "is not the backbone adapter " + adapter_dir + " was trained with");
   ShardSet data(data_dir);
-  check_compatible(data, info.backbone, info.tiers, info.late_layers, "adapter " + adapter_dir);
+  std::vector<int64_t> positions =
+      check_compatible(data, info.backbone, info.tiers, info.late_layers, "adapter " + adapter_dir);
   if (task_of(data.info().label_kind) != info.task)
     throw error_at(data_dir, "labels are of kind " + to_string(data.info().label_kind) + " but the adapter was trained to " +
                                  to_string(info.task));
   auto late_route = std::make_shared<LateRoute>(load_backbone(model_dir, device), info.late_layers);
   AdaptedModel model(adapter.mtsa, adapter.head, late_route);
-  Outputs out = run_adapted_model(model, data, batch_size, device);
+  Outputs out = run_adapted_model(model, data, batch_size, device, positions);
   json metrics = task_metrics(info.task, out.outputs, out.targets);
   if (!predictions_path.empty()) {
     std::ostringstream rows;

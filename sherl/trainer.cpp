@@ -185,7 +185,8 @@ TrainResult train(const TrainOptions& o) {
   const ShardSetInfo& info = train_set.info();
   BackboneIdentity backbone_id = backbone_identity(o.model_dir);
   check_compatible(train_set, backbone_id, info.tiers, info.late_layers, "--model " + o.model_dir);
-  if (val_set) check_compatible(*val_set, info.backbone, info.tiers, info.late_layers, "the training shards");
+  std::vector<int64_t> val_positions;
+  if (val_set) val_positions = check_compatible(*val_set, info.backbone, info.tiers, info.late_layers, "the training shards");
   Task task = o.task.empty() ? task_of(info.label_kind) : parse_task(o.task);
   if (task != task_of(info.label_kind))
     throw error_at(o.train_dir, "labels are of kind " + to_string(info.label_kind) + ", which does not fit --task " +
@@ -271,7 +272,7 @@ TrainResult train(const TrainOptions& o) {
     json val_metrics;
     double score = -train_loss;  // without validation data the last epoch is kept
     if (val_set) {
-      Outputs out = run_adapted_model(model, *val_set, std::max<int64_t>(o.batch_size, 128), o.device);
+      Outputs out = run_adapted_model(model, *val_set, std::max<int64_t>(o.batch_size, 128), o.device, val_positions);
       val_metrics = task_metrics(task, out.outputs, out.targets);
       json primary = val_metrics.value(primary_metric(task), json());
       score = primary.is_number() ? primary.get<double>() : -INFINITY;

@@ -1,0 +1,211 @@
+#include "sherl/consolidate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "lib/core/atomic_file.h"
+#include "lib/core/error.h"
+#include "lib/core/runtime.h"
+#include "lib/core/version.h"
+#include "sherl/svg_plot.h"
+
+namespace fs = std::filesystem;
+
+namespace sherl {
+namespace {
+
+// [T, N, d] -> [N, N]: mean over tokens of relu(cos) between every pair of tiers.
+torch::Tensor example_redundancy(const torch::Tensor& features) {
+  torch::Tensor f = features.to(torch::kFloat64);
+  torch::Tensor unit = f / (f.norm(2, -1, true) + 1e-8);   // [T, N, d]
+  return torch::relu(torch::matmul(unit, unit.transpose(1, 2))).mean(0);
+}
+
+std::string tier_name(int64_t t) { return t == 0 ? "emb" : "L" + std::to_string(t - 1); }
+
+// Streams the examples of `set` in order, routing each to the train or val writer.
+class SplitWriter {
+ public:
+  SplitWriter(const std::string& dir, const ShardSetInfo& info, const ConsolidateOptions& o)
+      : dir_(dir), info_(info), o_(o) {
+    fs::create_directories(dir_);
+  }
+  void add(const ShardExample& e) {
+    if (!writer_) open();
+    writer_->append(e);
+    if (writer_->size() == o_.examples_per_shard) close();
+  }
+  int64_t finish() {
+    if (writer_) close();
+    write_manifest(dir_, {info_, entries_});
+    int64_t total = 0;
+    for (auto& e : entries_) total += e.examples;
+    return total;
+  }
+
+ private:
+  std::string name() const {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "shard-%05zu.h5", entries_.size());
+    return buf;
+  }
+  void open() { writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name()).string(), info_, entries_.size(), o_.compression); }
+  void close() {
+    std::string file = name();
+    int64_t n = writer_->size();
+    std::string sha = writer_->commit();
+    writer_.reset();
+    entries_.push_back({file, n, sha, static_cast<int64_t>(fs::file_size(fs::path(dir_) / file))});
+  }
+
+  std::string dir_;
+  ShardSetInfo info_;
+  const ConsolidateOptions& o_;
+  std::unique_ptr<ShardWriter> writer_;
+  std::vector<ManifestEntry> entries_;
+};
+
+std::vector<int64_t> class_labels(const ShardSet& set) {
+  std::vector<int64_t> labels;
+  labels.reserve(set.size());
+  if (set.info().label_kind != LabelKind::Class) return std::vector<int64_t>(set.size(), 0);
+  for (const auto& shard : set.shards())
+    for (int64_t begin = 0; begin < shard->size(); begin += 256)
+      for (auto& e : shard->read_range(begin, std::min(shard->size(), begin + 256)))
+        labels.push_back(e.label.item<int64_t>());
+  return labels;
+}
+
+}  // namespace
+
+RedundancyReport measure_redundancy(const ShardSet& set, int64_t sample) {
+  RedundancyReport r;
+  r.tiers = set.info().tiers;
+  int64_t n = set.size();
+  int64_t m = (sample <= 0 || sample > n) ? n : sample;
+  int64_t k = static_cast<int64_t>(r.tiers.size());
+  torch::Tensor sum = torch::zeros({k, k}, torch::kFloat64);
+  for (int64_t i = 0; i < m; ++i) sum += example_redundancy(set.read(i * n / m).features);
+  sum /= static_cast<double>(m);
+  r.examples = m;
+  r.pairwise.assign(k, std::vector<double>(k));
+  r.total.assign(k, 0);
+  auto a = sum.accessor<double, 2>();
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      r.pairwise[i][j] = a[i][j];
+      r.total[i] += a[i][j];
+    }
+  return r;
+}
+
+json to_json(const RedundancyReport& r) {
+  std::vector<std::string> names;
+  for (auto t : r.tiers) names.push_back(tier_name(t));
+  return {{"measure", "mean over tokens of relu(cos(F_i, F_j)), averaged over examples"},
+          {"tiers", r.tiers}, {"tier_names", names}, {"examples", r.examples},
+          {"pairwise", r.pairwise}, {"total", r.total}};
+}
+
+std::vector<int64_t> select_tiers(const std::string& spec, const RedundancyReport& r, double threshold) {
+  const auto& stored = r.tiers;
+  if (spec == "all") return stored;
+  std::vector<int64_t> keep;
+  if (spec == "auto") {
+    int64_t kept = static_cast<int64_t>(stored.size()) - 1;  // position of the nearest kept tier above
+    keep.push_back(stored[kept]);
+    for (int64_t i = kept - 1; i >= 0; --i)
+      if (r.pairwise[i][kept] <= threshold) {
+        keep.push_back(stored[i]);
+        kept = i;
+      }
+    std::reverse(keep.begin(), keep.end());
+    return keep;
+  }
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int64_t t = -1;
+    try {
+      t = std::stoll(item);
+    } catch (const std::exception&) {
+    }
+    if (std::find(stored.begin(), stored.end(), t) == stored.end())
+      throw Error("--tiers " + spec + ": tier '" + item + "' is not stored in these shards");
+    if (!keep.empty() && t <= keep.back()) throw Error("--tiers " + spec + ": list tiers in increasing order");
+    keep.push_back(t);
+  }
+  if (keep.empty() || keep.back() != stored.back()) keep.push_back(stored.back());  // last tier always kept
+  return keep;
+}
+
+std::vector<int64_t> stratified_validation(const std::vector<int64_t>& labels, double fraction, int64_t seed) {
+  std::map<int64_t, std::vector<int64_t>> by_label;
+  for (size_t i = 0; i < labels.size(); ++i) by_label[labels[i]].push_back(static_cast<int64_t>(i));
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
+  std::vector<int64_t> val;
+  for (auto& [label, members] : by_label) {
+    for (int64_t i = static_cast<int64_t>(members.size()) - 1; i > 0; --i)
+      std::swap(members[i], members[rng() % static_cast<uint64_t>(i + 1)]);
+    auto take = static_cast<size_t>(std::llround(fraction * members.size()));
+    val.insert(val.end(), members.begin(), members.begin() + std::min(take, members.size()));
+  }
+  std::sort(val.begin(), val.end());
+  return val;
+}
+
+json consolidate(const ConsolidateOptions& o) {
+  if (o.val_fraction < 0 || o.val_fraction >= 1) throw Error("--val-fraction must be in [0, 1)");
+  ShardSet set(o.input_dir);
+  fs::create_directories(o.out_dir);
+  RedundancyReport redundancy = measure_redundancy(set, o.sample);
+  write_file_atomic((fs::path(o.out_dir) / "redundancy.json").string(), to_json(redundancy).dump(2) + "\n");
+  std::vector<std::string> names;
+  for (auto t : redundancy.tiers) names.push_back(tier_name(t));
+  write_file_atomic((fs::path(o.out_dir) / "redundancy.svg").string(),
+                    svg_heatmap("tier redundancy: mean relu(cos)", names, redundancy.pairwise));
+
+  std::vector<int64_t> tiers = select_tiers(o.tiers, redundancy, o.threshold);
+  std::vector<int64_t> positions;
+  for (auto t : tiers) positions.push_back(std::find(redundancy.tiers.begin(), redundancy.tiers.end(), t) - redundancy.tiers.begin());
+  torch::Tensor position_index = torch::tensor(positions, torch::kInt64);
+  std::vector<int64_t> val = stratified_validation(class_labels(set), o.val_fraction, o.seed);
+
+  ShardSetInfo info = set.info();
+  info.tiers = tiers;
+  info.dtype = o.dtype;
+  info.source_path = o.input_dir;
+  info.tool_version = SHERL_VERSION;
+  info.command_line = o.command_line;
+  SplitWriter train_writer((fs::path(o.out_dir) / "train").string(), info, o);
+  std::unique_ptr<SplitWriter> val_writer;
+  if (!val.empty()) val_writer = std::make_unique<SplitWriter>((fs::path(o.out_dir) / "val").string(), info, o);
+  Progress progress("sherl-consolidate", set.size(), o.quiet);
+  int64_t position = 0;
+  size_t next_val = 0;
+  for (const auto& shard : set.shards())
+    for (int64_t begin = 0; begin < shard->size(); begin += 256) {
+      for (auto& e : shard->read_range(begin, std::min(shard->size(), begin + 256))) {
+        e.features = e.features.index_select(1, position_index);
+        bool to_val = next_val < val.size() && val[next_val] == position;
+        if (to_val) ++next_val;
+        (to_val ? *val_writer : train_writer).add(e);
+        ++position;
+      }
+      progress.advance(std::min<int64_t>(256, shard->size() - begin));
+    }
+  progress.finish();
+  json summary = {{"input", o.input_dir}, {"tiers_stored", redundancy.tiers}, {"tiers_selected", tiers},
+                  {"selection", o.tiers}, {"threshold", o.threshold}, {"val_fraction", o.val_fraction},
+                  {"seed", o.seed}, {"train_examples", train_writer.finish()},
+                  {"val_examples", val_writer ? val_writer->finish() : 0}, {"redundancy_total", redundancy.total}};
+  write_file_atomic((fs::path(o.out_dir) / "consolidate.json").string(), summary.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace sherl

@@ -1,0 +1,44 @@
+// sherl-consolidate: measure tier redundancy, select tiers, split off validation data and
+// re-pack cached features into training-ready shard sets.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "lib/core/runtime.h"
+#include "lib/core/version.h"
+#include "sherl/consolidate.h"
+
+int main(int argc, char** argv) {
+  sherl::prepare_process(argc, argv);
+  CLI::App app{"Anti-redundancy consolidation of cached tiers into training-ready shard sets."};
+  app.set_version_flag("--version", std::string("sherl-consolidate ") + SHERL_VERSION);
+  sherl::ConsolidateOptions o;
+  std::string dtype = "f16";
+  bool no_shuffle = false;
+  app.add_option("--input", o.input_dir, "shard set written by sherl-extract")->required();
+  app.add_option("--out", o.out_dir, "output directory: train/, val/, redundancy.json, redundancy.svg")->required();
+  app.add_option("--tiers", o.tiers, "all, auto, or a comma list of stored tiers (the last is always kept)")
+      ->capture_default_str();
+  app.add_option("--threshold", o.threshold, "auto: drop a tier whose redundancy with the kept tier above exceeds this")
+      ->capture_default_str();
+  app.add_option("--val-fraction", o.val_fraction, "fraction of each class split off for validation")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the validation split")->capture_default_str();
+  app.add_option("--sample", o.sample, "examples measured for redundancy (0: all)")->capture_default_str();
+  app.add_option("--examples-per-shard", o.examples_per_shard, "examples per output shard")->capture_default_str();
+  app.add_option("--dtype", dtype, "stored dtype of the output")->check(CLI::IsMember({"f16", "bf16", "f32"}))
+      ->capture_default_str();
+  app.add_option("--zstd-level", o.compression.zstd_level, "zstd level of the output, 0 = none")->capture_default_str();
+  app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
+  app.add_flag("--quiet", o.quiet, "no progress on stderr");
+  CLI11_PARSE(app, argc, argv);
+
+  return sherl::run_tool("sherl-consolidate", [&] {
+    o.dtype = sherl::parse_feature_dtype(dtype);
+    o.compression.shuffle = !no_shuffle;
+    o.command_line = sherl::command_line(argc, argv);
+    sherl::json summary = sherl::consolidate(o);
+    std::cout << summary.dump(2) << "\n";
+    return 0;
+  });
+}
