@@ -230,6 +230,7 @@ TrainResult train(const TrainOptions& o) {
   adapter.training["method"] = to_string(o.method);
   adapter.training["tool_version"] = SHERL_VERSION;
   adapter.training["command_line"] = o.command_line;
+  adapter.training["feature_dtype"] = to_string(info.dtype);  // sherl-predict rounds raw tiers alike
 
   const int64_t n = train_set.size();
   const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;

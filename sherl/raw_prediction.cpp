@@ -1,0 +1,75 @@
+#include "sherl/raw_prediction.h"
+
+#include <filesystem>
+
+#include "lib/core/error.h"
+#include "lib/core/json.h"
+#include "lib/model/backbone.h"
+#include "sherl/adapted_model.h"
+#include "sherl/adapter_io.h"
+#include "sherl/predictions.h"
+
+namespace fs = std::filesystem;
+
+namespace sherl {
+namespace {
+
+int64_t pad_token_id(const std::string& model_dir) {
+  json config = read_json_file((fs::path(model_dir) / "config.json").string());
+  auto it = config.find("pad_token_id");
+  return it != config.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+// The adapter was trained on tiers rounded to the shards' dtype; rounding here too makes
+// predictions on raw input equal those on shards of the same input.
+torch::Tensor round_like_training(const torch::Tensor& tiers, const AdapterInfo& info) {
+  std::string dtype = info.training.value("feature_dtype", "f32");
+  return tiers.to(torch_dtype(parse_feature_dtype(dtype))).to(torch::kFloat32);
+}
+
+}  // namespace
+
+int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
+  Adapter adapter = load_adapter(o.adapter_dir, o.device);
+  const AdapterInfo& info = adapter.info;
+  if (backbone_identity(o.model_dir) != info.backbone)
+    throw error_at(o.model_dir, "is not the backbone adapter " + o.adapter_dir + " was trained with");
+  Backbone backbone = load_backbone(o.model_dir, o.device);
+  auto late_route = std::make_shared<LateRoute>(backbone, info.late_layers);
+  AdaptedModel model(adapter.mtsa, adapter.head, late_route);
+  model->eval();
+  int64_t pad_id = pad_token_id(o.model_dir);
+
+  InputSpec spec = o.input;
+  spec.model_dir = o.model_dir;
+  if (spec.select_labels.empty() && info.task == Task::Classify) spec.select_labels = info.label_names;
+  InputPlan plan = plan_input(spec);
+  auto source = open_source(spec, plan);
+  if (o.header) out << prediction_header(false);
+  torch::InferenceMode inference;
+  int64_t count = 0;
+  std::vector<RawExample> batch;
+  RawExample example;
+  auto flush = [&] {
+    ModelInputs inputs = collate(batch, pad_id);
+    for (auto* t : {&inputs.pixel_values, &inputs.input_ids, &inputs.token_type_ids, &inputs.attention_mask})
+      if (t->defined()) *t = t->to(o.device);
+    torch::Tensor tiers = round_like_training(compute_tiers(*backbone, inputs, info.tiers), info);
+    torch::Tensor mask = backbone->token_mask(inputs);
+    torch::Tensor outputs = model->forward(tiers, mask).to(torch::kCPU);
+    torch::Tensor ids = torch::empty({static_cast<int64_t>(batch.size())}, torch::kInt64);
+    for (size_t i = 0; i < batch.size(); ++i) ids[i] = batch[i].id;
+    write_prediction_rows(out, info.task, outputs, ids, info.label_names);
+    out.flush();
+    count += batch.size();
+    batch.clear();
+  };
+  while (source->next(example)) {
+    batch.push_back(std::move(example));
+    if (static_cast<int64_t>(batch.size()) == o.batch_size) flush();
+  }
+  if (!batch.empty()) flush();
+  return count;
+}
+
+}  // namespace sherl

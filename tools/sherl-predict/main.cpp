@@ -1,0 +1,52 @@
+// sherl-predict: run an adapted model end to end on raw inputs; one prediction per line.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "lib/core/runtime.h"
+#include "lib/core/version.h"
+#include "lib/extract/extractor.h"
+#include "sherl/raw_prediction.h"
+
+int main(int argc, char** argv) {
+  sherl::prepare_process(argc, argv);
+  CLI::App app{"Run an adapted model (backbone + SHERL adapter) on raw inputs; TSV predictions on stdout."};
+  app.set_version_flag("--version", std::string("sherl-predict ") + SHERL_VERSION);
+  sherl::PredictOptions o;
+  std::string input, device = "auto", spool_dir = "/tmp";
+  int threads = 0;
+  bool no_header = false;
+  app.add_option("--adapter", o.adapter_dir, "adapter directory written by sherl-train")->required();
+  app.add_option("--model", o.model_dir, "the Hugging Face model directory of the backbone")->required();
+  app.add_option("--input", input, "input file as for sherl-extract; '-' for stdin")->required();
+  app.add_option("--labels", o.input.labels_path, "IDX label file for IDX images");
+  app.add_option("--format", o.input.format, "input format")
+      ->check(CLI::IsMember({"auto", "idx", "image-csv", "tsv", "jsonl"}));
+  app.add_option("--text-columns", o.input.text_columns, "text column(s) of TSV/JSONL input")->delimiter(',');
+  app.add_option("--label-column", o.input.label_column, "label column of TSV/JSONL/CSV input")->capture_default_str();
+  app.add_option("--max-length", o.input.max_length, "text: tokens per example")->capture_default_str();
+  app.add_option("--limit", o.input.limit, "predict only the first N examples");
+  app.add_option("--batch-size", o.batch_size, "examples per forward pass")->capture_default_str();
+  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: one per core)");
+  app.add_option("--spool-dir", spool_dir, "where standard input is spooled")->capture_default_str();
+  app.add_flag("--no-header", no_header, "no header line");
+  CLI11_PARSE(app, argc, argv);
+
+  return sherl::run_tool("sherl-predict", [&] {
+    sherl::set_threads(threads);
+    o.device = sherl::parse_device(device);
+    o.header = !no_header;
+    std::unique_ptr<sherl::SpooledStdin> spooled;
+    if (input == "-") {
+      spooled = std::make_unique<sherl::SpooledStdin>(spool_dir);
+      o.input.path = spooled->path();
+      o.input.display_name = "<stdin>";
+    } else {
+      o.input.path = input;
+    }
+    sherl::predict_raw(o, std::cout);
+    return 0;
+  });
+}
