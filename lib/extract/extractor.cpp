@@ -69,7 +69,17 @@ json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const Input
           {"compression", {{"zstd_level", o.compression.zstd_level}, {"shuffle", o.compression.shuffle}}}};
 }
 
-void check_or_write_run_identity(const std::string& dir, const json& identity) {
+// Removes what an extraction wrote into `dir` (shards, manifests, run identity), nothing else.
+void clear_extraction(const std::string& dir) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    bool ours = (name.rfind("shard-", 0) == 0 && entry.path().extension() == ".h5") ||
+                name.rfind("manifest", 0) == 0 || name == kRunFile;
+    if (ours) fs::remove(entry.path());
+  }
+}
+
+void check_or_write_run_identity(const std::string& dir, const json& identity, bool overwrite) {
   std::string path = (fs::path(dir) / kRunFile).string();
   if (!fs::exists(path)) {
     write_file_atomic(path, identity.dump(2) + "\n");
@@ -79,11 +89,16 @@ void check_or_write_run_identity(const std::string& dir, const json& identity) {
   std::vector<std::string> differing;
   for (auto& [key, value] : identity.items())
     if (!existing.contains(key) || existing[key] != value) differing.push_back(key);
+  if (!differing.empty() && overwrite) {
+    clear_extraction(dir);
+    write_file_atomic(path, identity.dump(2) + "\n");
+    return;
+  }
   if (!differing.empty()) {
     std::string keys;
     for (auto& k : differing) keys += (keys.empty() ? "" : ", ") + k;
     throw error_at(dir, "was made by another extraction (differs in: " + keys +
-                            "); use a new --out directory or remove this one");
+                            "); use a new --out directory, remove this one, or add --overwrite");
   }
 }
 
@@ -253,7 +268,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
                                          "no examples to extract (empty input or nothing selected)");
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
   fs::create_directories(o.out_dir);
-  check_or_write_run_identity(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)));
+  check_or_write_run_identity(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)), o.overwrite);
 
   std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
   remove_stale_temporaries(o.out_dir, blocks);

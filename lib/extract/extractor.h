@@ -28,6 +28,7 @@ struct ExtractOptions {
   CompressionOptions compression;
   torch::Device device = torch::kCPU;
   bool quiet = false;
+  bool overwrite = false;          // replace a shard set made by another extraction
   std::string command_line;
 };
 

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label");
   app.add_option("--limit", o.input.limit, "keep the first N selected examples");
+  app.add_flag("--overwrite", o.overwrite, "replace a shard set in --out made from another model, input or tier set");
   app.add_flag("--quiet", o.quiet, "no progress line");
   CLI11_PARSE(app, argc, argv);
 
