@@ -1,0 +1,87 @@
+#include "lib/model/backbone.h"
+
+#include <algorithm>
+#include <fstream>
+#include <vector>
+
+#include "lib/core/error.h"
+#include "lib/core/hash.h"
+#include "lib/model/bert.h"
+#include "lib/model/checkpoint.h"
+#include "lib/model/model_config.h"
+#include "lib/model/vit.h"
+
+namespace sherl {
+namespace {
+
+template <typename Model>
+Backbone build(const ModelConfig& config, const std::string& model_dir, torch::Device device) {
+  auto model = std::make_shared<Model>(config);
+  model->load(model_dir);
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  model->eval();
+  model->to(device);
+  return model;
+}
+
+void hash_file_into(Sha256& hash, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw error_at(path, "cannot open for reading");
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) hash.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) throw error_at(path, "read failed");
+}
+
+}  // namespace
+
+Backbone load_backbone(const std::string& model_dir, torch::Device device) {
+  ModelConfig config(model_dir);
+  std::string type = config.require_string("model_type");
+  if (type == "bert" || type == "roberta") return build<BertBackboneImpl>(config, model_dir, device);
+  if (type == "vit") return build<VitBackboneImpl>(config, model_dir, device);
+  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit)");
+}
+
+BackboneIdentity backbone_identity(const std::string& model_dir) {
+  ModelConfig config(model_dir);
+  BackboneIdentity id;
+  id.model_type = config.require_string("model_type");
+  id.hidden_size = config.require_positive_int("hidden_size");
+  id.num_layers = config.require_positive_int("num_hidden_layers");
+  id.config_sha256 = sha256_file(config.path());
+  Sha256 weights;
+  for (const auto& path : checkpoint_files(model_dir)) hash_file_into(weights, path);
+  id.weights_sha256 = weights.hex_digest();
+  return id;
+}
+
+torch::Tensor compute_tiers(BackboneImpl& backbone, const ModelInputs& inputs, const std::vector<int64_t>& tiers) {
+  if (tiers.empty()) throw Error("compute_tiers: no tiers requested");
+  for (int64_t t : tiers)
+    if (t < 0 || t > backbone.num_layers())
+      throw Error("compute_tiers: tier " + std::to_string(t) + " is outside 0.." +
+                  std::to_string(backbone.num_layers()) + " for this " + backbone.model_type() + " backbone");
+  // NoGradGuard rather than InferenceMode: callers may feed the tiers to trainable modules,
+  // and inference tensors cannot be saved for backward.
+  torch::NoGradGuard no_grad;
+  const int64_t last = *std::max_element(tiers.begin(), tiers.end());
+  auto mask = backbone.token_mask(inputs);
+  // Only the asked-for tiers are kept alive, not every layer's output.
+  std::vector<torch::Tensor> kept(last + 1);
+  std::vector<bool> wanted(last + 1, false);
+  for (int64_t t : tiers) wanted[t] = true;
+  torch::Tensor h = backbone.embed(inputs);
+  for (int64_t t = 0;; ++t) {
+    if (wanted[t]) kept[t] = h;
+    if (t == last) break;
+    h = backbone.layer(t, h, mask);
+  }
+  std::vector<torch::Tensor> picked;
+  for (int64_t t : tiers) picked.push_back(kept[t]);
+  return torch::stack(picked, 2);
+}
+
+}  // namespace sherl

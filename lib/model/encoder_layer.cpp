@@ -1,0 +1,100 @@
+#include "lib/model/encoder_layer.h"
+
+#include <cmath>
+#include <limits>
+
+#include "lib/core/error.h"
+#include "lib/model/checkpoint.h"
+
+namespace sherl {
+
+EncoderLayerImpl::EncoderLayerImpl(const EncoderConfig& c, bool pre_norm, bool qkv_bias)
+    : num_heads_(c.num_heads),
+      head_dim_(c.hidden_size / c.num_heads),
+      score_scale_(std::sqrt(static_cast<double>(c.hidden_size / c.num_heads))),
+      pre_norm_(pre_norm),
+      qkv_bias_(qkv_bias),
+      activation_(c.activation) {
+  const int64_t d = c.hidden_size;
+  qkv_ = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(d, 3 * d).bias(qkv_bias)));
+  attention_out_ = register_module("attention_out", torch::nn::Linear(d, d));
+  intermediate_ = register_module("intermediate", torch::nn::Linear(d, c.intermediate_size));
+  output_ = register_module("output", torch::nn::Linear(c.intermediate_size, d));
+  auto norm = torch::nn::LayerNormOptions({d}).eps(c.layer_norm_eps);
+  norm_attention_ = register_module("norm_attention", torch::nn::LayerNorm(norm));
+  norm_mlp_ = register_module("norm_mlp", torch::nn::LayerNorm(norm));
+}
+
+torch::Tensor EncoderLayerImpl::attention(const torch::Tensor& x, const torch::Tensor& attention_bias) {
+  const int64_t B = x.size(0), T = x.size(1);
+  // [B, T, 3d] -> [3, B, heads, T, head_dim]: q, k, v are views, no copies.
+  auto qkv = qkv_(x).view({B, T, 3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+  auto q = qkv[0], k = qkv[1], v = qkv[2];
+  // As Hugging Face: (q k^T) / sqrt(head_dim) + mask, then softmax over keys.
+  auto scores = torch::matmul(q, k.transpose(-1, -2)).div_(score_scale_);
+  if (attention_bias.defined()) scores.add_(attention_bias);
+  auto context = torch::matmul(torch::softmax(scores, -1), v);  // [B, heads, T, head_dim]
+  return attention_out_(context.transpose(1, 2).reshape({B, T, num_heads_ * head_dim_}));
+}
+
+torch::Tensor EncoderLayerImpl::mlp(const torch::Tensor& x) {
+  auto h = intermediate_(x);
+  switch (activation_) {
+    case Activation::GeluErf: h = torch::gelu(h); break;
+    case Activation::GeluTanh: h = torch::gelu(h, "tanh"); break;
+    case Activation::Relu: h = torch::relu(h); break;
+  }
+  return output_(h);
+}
+
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& attention_bias) {
+  if (pre_norm_) {
+    auto h = hidden + attention(norm_attention_(hidden), attention_bias);
+    return h + mlp(norm_mlp_(h));
+  }
+  auto h = norm_attention_(hidden + attention(hidden, attention_bias));
+  return norm_mlp_(h + mlp(h));
+}
+
+void EncoderLayerImpl::load(const Checkpoint& ckpt, const std::string& prefix, const EncoderLayerNames& names) {
+  torch::NoGradGuard no_grad;
+  const int64_t d = num_heads_ * head_dim_;
+  const std::string attn = prefix + "." + names.self_attention + ".";
+  // Fused in Hugging Face order q, k, v: rows [0, d) are the query projection, and so on.
+  int64_t row = 0;
+  for (const char* part : {"query", "key", "value"}) {
+    qkv_->weight.narrow(0, row, d).copy_(ckpt.get(attn + part + ".weight", {d, d}));
+    if (qkv_bias_) qkv_->bias.narrow(0, row, d).copy_(ckpt.get(attn + part + ".bias", {d}));
+    row += d;
+  }
+  auto load_linear = [&](torch::nn::Linear& l, const std::string& name) {
+    ckpt.load(l->weight, prefix + "." + name + ".weight");
+    ckpt.load(l->bias, prefix + "." + name + ".bias");
+  };
+  auto load_norm = [&](torch::nn::LayerNorm& n, const std::string& name) {
+    ckpt.load(n->weight, prefix + "." + name + ".weight");
+    ckpt.load(n->bias, prefix + "." + name + ".bias");
+  };
+  load_linear(attention_out_, "attention.output.dense");
+  load_linear(intermediate_, "intermediate.dense");
+  load_linear(output_, "output.dense");
+  load_norm(norm_attention_, names.norm_attention);
+  load_norm(norm_mlp_, names.norm_mlp);
+}
+
+torch::Tensor attention_bias_from_mask(const torch::Tensor& mask, const torch::Tensor& like) {
+  double lowest = std::numeric_limits<float>::lowest();
+  if (like.scalar_type() == torch::kFloat64) lowest = std::numeric_limits<double>::lowest();
+  if (like.scalar_type() == torch::kFloat16) lowest = -65504.0;
+  if (like.scalar_type() == torch::kBFloat16) lowest = -3.3895313892515355e38;
+  auto m = mask.to(like.device(), like.scalar_type());
+  return ((1 - m) * lowest).view({m.size(0), 1, 1, m.size(1)});
+}
+
+void check_layer_index(const std::string& model_type, int64_t i, int64_t num_layers) {
+  if (i < 0 || i >= num_layers)
+    throw Error(model_type + " backbone: layer " + std::to_string(i) + " out of range (" +
+                std::to_string(num_layers) + " layers)");
+}
+
+}  // namespace sherl

@@ -1,0 +1,80 @@
+#include "lib/model/vit.h"
+
+#include "lib/core/error.h"
+#include "lib/model/checkpoint.h"
+
+namespace sherl {
+namespace {
+
+const EncoderLayerNames kVitLayerNames{"attention.attention", "layernorm_before", "layernorm_after"};
+
+}  // namespace
+
+VitBackboneImpl::VitBackboneImpl(const ModelConfig& config) : config_(read_encoder_config(config)) {
+  image_size_ = config.require_positive_int("image_size");
+  patch_size_ = config.require_positive_int("patch_size");
+  num_channels_ = config.get_int("num_channels", 3);
+  if (num_channels_ <= 0) throw config.error("num_channels", "must be positive");
+  if (patch_size_ > image_size_) throw config.error("patch_size", "larger than image_size");
+  const int64_t per_side = image_size_ / patch_size_;
+  num_tokens_ = per_side * per_side + 1;
+  const bool qkv_bias = config.get_bool("qkv_bias", true);
+
+  const int64_t d = config_.hidden_size;
+  patch_projection_ = register_module(
+      "patch_projection",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(num_channels_, d, patch_size_).stride(patch_size_)));
+  cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, d}));
+  position_embeddings_ = register_parameter("position_embeddings", torch::zeros({1, num_tokens_, d}));
+  layers_ = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < config_.num_layers; ++i)
+    layers_->push_back(EncoderLayer(config_, /*pre_norm=*/true, qkv_bias));
+  final_norm_ = register_module(
+      "final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps)));
+}
+
+void VitBackboneImpl::load(const std::string& model_dir) {
+  Checkpoint ckpt(model_dir, {"vit."});
+  ckpt.load(cls_token_, "embeddings.cls_token");
+  ckpt.load(position_embeddings_, "embeddings.position_embeddings");
+  ckpt.load(patch_projection_->weight, "embeddings.patch_embeddings.projection.weight");
+  ckpt.load(patch_projection_->bias, "embeddings.patch_embeddings.projection.bias");
+  for (int64_t i = 0; i < config_.num_layers; ++i)
+    layers_->ptr<EncoderLayerImpl>(i)->load(ckpt, "encoder.layer." + std::to_string(i), kVitLayerNames);
+  ckpt.load(final_norm_->weight, "layernorm.weight");
+  ckpt.load(final_norm_->bias, "layernorm.bias");
+}
+
+torch::Tensor VitBackboneImpl::embed(const ModelInputs& inputs) {
+  const auto& px = inputs.pixel_values;
+  if (!px.defined() || px.dim() != 4 || px.size(1) != num_channels_ || px.size(2) != image_size_ ||
+      px.size(3) != image_size_)
+    throw Error("vit backbone: pixel_values must be [batch, " + std::to_string(num_channels_) + ", " +
+                std::to_string(image_size_) + ", " + std::to_string(image_size_) +
+                "] as config.json says (num_channels, image_size)");
+  auto x = px.to(cls_token_.device(), cls_token_.scalar_type());
+  auto patches = patch_projection_(x).flatten(2).transpose(1, 2);  // [B, patches, d]
+  auto cls = cls_token_.expand({x.size(0), 1, config_.hidden_size});
+  return torch::cat({cls, patches}, 1) + position_embeddings_;
+}
+
+torch::Tensor VitBackboneImpl::token_mask(const ModelInputs& inputs) {
+  int64_t batch = inputs.pixel_values.defined() ? inputs.pixel_values.size(0) : 0;
+  return torch::ones({batch, num_tokens_}, torch::TensorOptions().dtype(torch::kInt64).device(cls_token_.device()));
+}
+
+torch::Tensor VitBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask) {
+  check_layer_index(model_type(), i, config_.num_layers);
+  torch::Tensor bias = mask.defined() ? attention_bias_from_mask(mask, hidden) : torch::Tensor();
+  return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, bias);
+}
+
+// LayerNorm acts on each token alone, so normalising only CLS equals HF's layernorm-then-CLS.
+torch::Tensor VitBackboneImpl::pool(const torch::Tensor& last_hidden) { return final_norm_(last_hidden.select(1, 0)); }
+
+std::vector<torch::Tensor> VitBackboneImpl::layer_parameters(int64_t i) {
+  check_layer_index(model_type(), i, config_.num_layers);
+  return layers_[i]->parameters();
+}
+
+}  // namespace sherl
