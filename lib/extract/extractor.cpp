@@ -325,14 +325,9 @@ ExtractReport run_extraction(const ExtractOptions& o) {
     progress.finish();
   }
 
-  if (o.partitions == 1) {
-    Manifest manifest{info, entries};
-    write_manifest(o.out_dir, manifest);
-    report.manifest_written = true;
-  } else {
-    write_part_manifest(o.out_dir, o, entries);
-    report.manifest_written = merge_partition_manifests(o.out_dir);
-  }
+  // Every partition records its shards; whichever completes the set writes manifest.json.
+  write_part_manifest(o.out_dir, o, entries);
+  report.manifest_written = merge_partition_manifests(o.out_dir);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

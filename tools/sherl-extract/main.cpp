@@ -33,8 +33,9 @@ int main(int argc, char** argv) {
   std::string input, tiers = "all", dtype = "f16", shard = "0/1", device = "auto", task = "classify";
   int threads = 0;
   bool no_shuffle = false;
-  app.add_option("--model", o.model_dir, "Hugging Face model directory (config.json, *.safetensors)")->required();
-  app.add_option("--input", input, "input file: IDX images, image CSV, TSV or JSON Lines; '-' for stdin")->required();
+  bool merge = false;
+  app.add_option("--model", o.model_dir, "Hugging Face model directory (config.json, *.safetensors)");
+  app.add_option("--input", input, "input file: IDX images, image CSV, TSV or JSON Lines; '-' for stdin");
   app.add_option("--labels", o.input.labels_path, "IDX label file for IDX images");
   app.add_option("--format", o.input.format, "input format")
       ->check(CLI::IsMember({"auto", "idx", "image-csv", "tsv", "jsonl"}));
@@ -61,11 +62,18 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label");
   app.add_option("--limit", o.input.limit, "keep the first N selected examples");
+  app.add_flag("--merge", merge, "only merge the partitions' manifests in --out into manifest.json");
   app.add_flag("--overwrite", o.overwrite, "replace a shard set in --out made from another model, input or tier set");
   app.add_flag("--quiet", o.quiet, "no progress line");
   CLI11_PARSE(app, argc, argv);
 
   return sherl::run_tool("sherl-extract", [&] {
+    if (merge) {
+      if (!sherl::merge_partition_manifests(o.out_dir))
+        throw sherl::Error(o.out_dir + ": cannot merge: some partitions are missing or incomplete");
+      return 0;
+    }
+    if (o.model_dir.empty() || input.empty()) throw sherl::Error("--model and --input are required (all but --merge)");
     sherl::set_threads(threads);
     o.device = sherl::parse_device(device);
     o.dtype = sherl::parse_feature_dtype(dtype);
