@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -229,18 +230,29 @@ std::vector<int64_t> resolve_tiers(const std::string& spec, int64_t num_layers, 
   return tiers;
 }
 
-bool merge_partition_manifests(const std::string& out_dir) {
+bool merge_partition_manifests(const std::string& out_dir, int64_t partitions) {
   json run = read_json_file((fs::path(out_dir) / kRunFile).string());
-  std::vector<ManifestEntry> entries;
-  int64_t partitions = -1;
+  struct Part {
+    json content;
+    fs::file_time_type written;
+  };
+  std::vector<Part> parts;
   for (const auto& entry : fs::directory_iterator(out_dir)) {
     std::string name = entry.path().filename().string();
-    if (name.rfind("manifest.part-", 0) != 0 || is_temp_name(name)) continue;
-    json part = read_json_file(entry.path().string());
-    int64_t n = part.at("partitions").get<int64_t>();
-    if (partitions < 0) partitions = n;
-    if (n != partitions) continue;  // leftovers of a run with another partition count
-    for (auto& s : part.at("shards"))
+    if (name.rfind("manifest.part-", 0) == 0 && !is_temp_name(name))
+      parts.push_back({read_json_file(entry.path().string()), entry.last_write_time()});
+  }
+  if (parts.empty()) return false;
+  // Without a count given, that of the newest part: leftovers of a run with another
+  // partition count are ignored.
+  if (partitions < 0)
+    partitions = std::max_element(parts.begin(), parts.end(), [](auto& a, auto& b) { return a.written < b.written; })
+                     ->content.at("partitions")
+                     .get<int64_t>();
+  std::vector<ManifestEntry> entries;
+  for (const auto& part : parts) {
+    if (part.content.at("partitions").get<int64_t>() != partitions) continue;
+    for (auto& s : part.content.at("shards"))
       entries.push_back({s.at("file"), s.at("examples"), s.at("sha256"), s.at("bytes")});
   }
   int64_t expected = run.at("examples").get<int64_t>();
@@ -327,7 +339,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
 
   // Every partition records its shards; whichever completes the set writes manifest.json.
   write_part_manifest(o.out_dir, o, entries);
-  report.manifest_written = merge_partition_manifests(o.out_dir);
+  report.manifest_written = merge_partition_manifests(o.out_dir, o.partitions);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -46,9 +46,10 @@ ExtractReport run_extraction(const ExtractOptions& options);
 // 0..L-K; a list is validated and the last tier L-K is always added.
 std::vector<int64_t> resolve_tiers(const std::string& spec, int64_t num_layers, int64_t late_layers);
 
-// Merges the per-partition manifests of DIR into manifest.json once all are present.
-// Returns true when manifest.json was written.
-bool merge_partition_manifests(const std::string& out_dir);
+// Merges the per-partition manifests of DIR (of `partitions` partitions; -1: the count of
+// the newest part manifest) into manifest.json once all are present. Returns true when
+// manifest.json was written.
+bool merge_partition_manifests(const std::string& out_dir, int64_t partitions = -1);
 
 // Copies standard input into a temporary file inside `dir` (removed when the returned
 // guard is destroyed or the process is interrupted); returns its path.
