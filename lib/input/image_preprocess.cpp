@@ -1,0 +1,217 @@
+#include "lib/input/image_preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "lib/core/error.h"
+#include "lib/core/json.h"
+
+namespace sherl {
+namespace {
+
+uint8_t pil_luma(uint8_t r, uint8_t g, uint8_t b) {
+  return uint8_t((uint32_t(r) * 19595 + uint32_t(g) * 38470 + uint32_t(b) * 7471 + 0x8000) >> 16);
+}
+
+// ---- PIL's resampling (Pillow src/libImaging/Resample.c), bilinear filter only ----
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+struct Coefficients {
+  int64_t ksize = 0;
+  std::vector<int64_t> first, count;  // per output pixel: first input pixel, number of taps
+  std::vector<int32_t> k;             // ksize fixed-point weights per output pixel
+};
+
+double triangle(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+Coefficients bilinear_coefficients(int64_t in_size, int64_t out_size) {
+  double scale = double(in_size) / double(out_size);
+  double filter_scale = std::max(scale, 1.0);
+  double support = 1.0 * filter_scale;
+  double inv_filter_scale = 1.0 / filter_scale;  // PIL multiplies by the reciprocal
+  Coefficients c;
+  c.ksize = int64_t(std::ceil(support)) * 2 + 1;
+  c.first.resize(size_t(out_size));
+  c.count.resize(size_t(out_size));
+  c.k.assign(size_t(out_size * c.ksize), 0);
+  std::vector<double> w(size_t(c.ksize));
+  for (int64_t xx = 0; xx < out_size; ++xx) {
+    double center = (double(xx) + 0.5) * scale;
+    // PIL rounds the window ends by adding 0.5 and truncating toward zero.
+    int64_t xmin = std::max<int64_t>(int64_t(center - support + 0.5), 0);
+    int64_t xmax = std::min<int64_t>(int64_t(center + support + 0.5), in_size) - xmin;
+    double total = 0.0;
+    for (int64_t x = 0; x < xmax; ++x) {
+      w[size_t(x)] = triangle((double(x + xmin) - center + 0.5) * inv_filter_scale);
+      total += w[size_t(x)];
+    }
+    for (int64_t x = 0; x < xmax; ++x) {
+      double v = total != 0.0 ? w[size_t(x)] / total : w[size_t(x)];
+      double fixed = v * double(1 << kPrecisionBits);
+      c.k[size_t(xx * c.ksize + x)] = int32_t(v < 0 ? fixed - 0.5 : fixed + 0.5);
+    }
+    c.first[size_t(xx)] = xmin;
+    c.count[size_t(xx)] = xmax;
+  }
+  return c;
+}
+
+uint8_t clip8(int64_t v) {
+  if (v >= (int64_t(1) << kPrecisionBits << 8)) return 255;
+  if (v <= 0) return 0;
+  return uint8_t(v >> kPrecisionBits);
+}
+
+// One pass along x (horizontal) or y (vertical); the other axis is copied through.
+Image8 resample_pass(const Image8& in, int64_t out_w, int64_t out_h, bool horizontal) {
+  Coefficients c = bilinear_coefficients(horizontal ? in.width : in.height, horizontal ? out_w : out_h);
+  Image8 out;
+  out.width = out_w;
+  out.height = out_h;
+  out.channels = in.channels;
+  out.pixels.resize(size_t(out_w * out_h * in.channels));
+  for (int64_t y = 0; y < out_h; ++y)
+    for (int64_t x = 0; x < out_w; ++x) {
+      int64_t o = horizontal ? x : y;
+      const int32_t* k = &c.k[size_t(o * c.ksize)];
+      for (int64_t ch = 0; ch < in.channels; ++ch) {
+        int64_t acc = int64_t(1) << (kPrecisionBits - 1);
+        for (int64_t t = 0; t < c.count[size_t(o)]; ++t) {
+          int64_t src = c.first[size_t(o)] + t;
+          acc += int64_t(horizontal ? in.at(y, src, ch) : in.at(src, x, ch)) * k[t];
+        }
+        out.pixels[size_t((y * out_w + x) * in.channels + ch)] = clip8(acc);
+      }
+    }
+  return out;
+}
+
+// ---- preprocessor_config.json ----
+
+template <typename T>
+T get_or(const json& j, const char* key, T fallback, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    throw error_at(file, std::string("key '") + key + "' has the wrong type");
+  }
+}
+
+std::vector<double> per_channel(const json& j, const char* key, int64_t channels, const std::string& file) {
+  auto it = j.find(key);
+  std::vector<double> v;
+  if (it == j.end() || it->is_null()) {
+    v.assign(size_t(channels), 0.5);  // ViTImageProcessor's default (IMAGENET_STANDARD)
+  } else if (it->is_number()) {
+    v.assign(size_t(channels), it->get<double>());
+  } else if (it->is_array() && it->size() == size_t(channels)) {
+    for (const auto& x : *it) {
+      if (!x.is_number()) throw error_at(file, std::string("'") + key + "' must hold numbers");
+      v.push_back(x.get<double>());
+    }
+  } else {
+    throw error_at(file, std::string("'") + key + "' must be a number or a list of " +
+                             std::to_string(channels) + " numbers (config.json num_channels)");
+  }
+  return v;
+}
+
+}  // namespace
+
+Image8 convert_channels(const Image8& in, int64_t channels, const std::string& where) {
+  if (channels != 1 && channels != 3)
+    throw error_at(where, "cannot convert to " + std::to_string(channels) + " channels (only 1 or 3)");
+  if (in.channels < 1 || in.channels > 4)
+    throw error_at(where, "image has " + std::to_string(in.channels) + " channels (expected 1 to 4)");
+  if (in.channels == channels) return in;
+  Image8 out;
+  out.width = in.width;
+  out.height = in.height;
+  out.channels = channels;
+  out.pixels.resize(size_t(in.width * in.height * channels));
+  const bool colour = in.channels >= 3;
+  for (int64_t p = 0; p < in.width * in.height; ++p) {
+    const uint8_t* s = &in.pixels[size_t(p * in.channels)];
+    uint8_t* d = &out.pixels[size_t(p * channels)];
+    if (channels == 1) {
+      d[0] = colour ? pil_luma(s[0], s[1], s[2]) : s[0];
+    } else {
+      for (int c = 0; c < 3; ++c) d[c] = colour ? s[c] : s[0];
+    }
+  }
+  return out;
+}
+
+Image8 resize_bilinear(const Image8& in, int64_t width, int64_t height) {
+  if (width == in.width && height == in.height) return in;  // PIL returns a copy too
+  Image8 img = in;
+  if (width != in.width) img = resample_pass(img, width, img.height, true);
+  if (height != in.height) img = resample_pass(img, img.width, height, false);
+  return img;
+}
+
+ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir) {
+  ImagePreprocessor p;
+  const std::string config_file = model_dir + "/config.json";
+  const std::string prep_file = model_dir + "/preprocessor_config.json";
+  json config = read_json_file(config_file);
+  p.channels = get_or<int64_t>(config, "num_channels", 3, config_file);
+  if (p.channels != 1 && p.channels != 3)
+    throw error_at(config_file, "num_channels " + std::to_string(p.channels) + " is not supported (1 or 3)");
+  p.image_size = get_or<int64_t>(config, "image_size", 224, config_file);
+  json prep = read_json_file(prep_file);
+  p.do_resize = get_or<bool>(prep, "do_resize", true, prep_file);
+  if (p.do_resize) {
+    auto size = prep.find("size");
+    if (size == prep.end() || size->is_null()) {
+      p.height = p.width = 224;
+    } else if (size->is_number_integer()) {
+      p.height = p.width = size->get<int64_t>();
+    } else if (size->is_object() && size->contains("height") && size->contains("width")) {
+      p.height = get_or<int64_t>(*size, "height", 0, prep_file);
+      p.width = get_or<int64_t>(*size, "width", 0, prep_file);
+    } else {
+      throw error_at(prep_file, "'size' must be {\"height\": H, \"width\": W} (shortest_edge resizing is not supported)");
+    }
+    if (p.height <= 0 || p.width <= 0) throw error_at(prep_file, "'size' must be positive");
+    int64_t resample = get_or<int64_t>(prep, "resample", 2, prep_file);
+    if (resample != 2)
+      throw error_at(prep_file, "resample " + std::to_string(resample) + " is not supported (only 2, bilinear)");
+  }
+  p.do_rescale = get_or<bool>(prep, "do_rescale", true, prep_file);
+  p.rescale_factor = get_or<double>(prep, "rescale_factor", 1.0 / 255.0, prep_file);
+  p.do_normalize = get_or<bool>(prep, "do_normalize", true, prep_file);
+  p.mean = per_channel(prep, "image_mean", p.channels, prep_file);
+  p.std = per_channel(prep, "image_std", p.channels, prep_file);
+  for (double s : p.std)
+    if (p.do_normalize && s == 0.0) throw error_at(prep_file, "'image_std' has a zero");
+  return p;
+}
+
+torch::Tensor ImagePreprocessor::operator()(const Image8& image, const std::string& where) const {
+  Image8 img = convert_channels(image, channels, where);
+  if (do_resize) img = resize_bilinear(img, width, height);
+  if (img.height != image_size || img.width != image_size)
+    throw error_at(where, "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                              " after preprocessing but the model takes " + std::to_string(image_size) + "x" +
+                              std::to_string(image_size) + " (config.json image_size)");
+  torch::Tensor out = torch::empty({channels, img.height, img.width}, torch::kFloat32);
+  float* o = out.data_ptr<float>();
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t y = 0; y < img.height; ++y)
+      for (int64_t x = 0; x < img.width; ++x) {
+        double v = img.at(y, x, c);
+        if (do_rescale) v *= rescale_factor;
+        if (do_normalize) v = (v - mean[size_t(c)]) / std[size_t(c)];
+        *o++ = float(v);
+      }
+  return out;
+}
+
+}  // namespace sherl

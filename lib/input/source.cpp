@@ -1,0 +1,114 @@
+// plan_input() and open_source(): format resolution, the model/format match, the label
+// pre-scan, and dispatch to the per-format readers (image_sources.cpp, text_sources.cpp).
+#include "lib/input/source.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+
+#include "lib/core/error.h"
+#include "lib/core/json.h"
+#include "lib/input/idx_reader.h"
+#include "lib/input/input_formats.h"
+#include "lib/input/label_selection.h"
+
+namespace sherl {
+namespace {
+
+const char* const kFormats[] = {"idx", "image-csv", "tsv", "jsonl"};
+
+bool is_image_format(const std::string& f) { return f == "idx" || f == "image-csv"; }
+
+std::string lower_extension(std::string path) {
+  std::transform(path.begin(), path.end(), path.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) path.resize(path.size() - 3);
+  size_t slash = path.rfind('/'), dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  return path.substr(dot + 1);
+}
+
+// The format from the content when the name does not tell: IDX by its magic bytes, JSON
+// Lines by a leading '{', TSV / CSV by the separator of the first line.
+std::string sniff_format(const InputSpec& spec) {
+  if (looks_like_idx(spec.path)) return "idx";
+  std::ifstream in(spec.path, std::ios::binary);
+  if (!in) throw error_at(display_of(spec), "cannot open");
+  std::string line;
+  std::getline(in, line);
+  size_t first = line.find_first_not_of(" \t\xEF\xBB\xBF");
+  if (first != std::string::npos && line[first] == '{') return "jsonl";
+  if (line.find('\t') != std::string::npos) return "tsv";
+  if (line.find(',') != std::string::npos) return "image-csv";
+  throw error_at(display_of(spec), "cannot tell the input format; give it (idx, image-csv, tsv, jsonl)");
+}
+
+std::string resolve_format(const InputSpec& spec) {
+  if (spec.format != "auto") {
+    if (std::find(std::begin(kFormats), std::end(kFormats), spec.format) == std::end(kFormats))
+      throw Error("unknown input format '" + spec.format + "' (auto, idx, image-csv, tsv, jsonl)");
+    return spec.format;
+  }
+  if (!spec.labels_path.empty()) return "idx";
+  std::string ext = lower_extension(spec.path);
+  if (ext == "tsv") return "tsv";
+  if (ext == "jsonl" || ext == "ndjson") return "jsonl";
+  if (ext == "csv") return "image-csv";
+  return sniff_format(spec);
+}
+
+// An image model (ViT) has num_channels and no vocab_size; a text model has a vocab_size.
+void check_model_takes(const InputSpec& spec, const std::string& format) {
+  if (spec.model_dir.empty()) return;
+  const std::string file = spec.model_dir + "/config.json";
+  json config = read_json_file(file);
+  bool image_model = config.contains("num_channels") && !config.contains("vocab_size");
+  if (image_model != is_image_format(format))
+    throw error_at(display_of(spec), "a " + format + " input cannot feed " + (image_model ? "an image" : "a text") +
+                                         " model (" + file + ")");
+}
+
+void scan_labels(const InputSpec& spec, const std::string& format, const LabelVisitor& visit) {
+  if (format == "idx") return scan_idx_labels(spec, visit);
+  if (format == "image-csv") return scan_image_list_labels(spec, visit);
+  if (format == "tsv") return scan_tsv_labels(spec, visit);
+  return scan_jsonl_labels(spec, visit);
+}
+
+}  // namespace
+
+std::string display_of(const InputSpec& spec) {
+  return spec.display_name.empty() ? spec.path : spec.display_name;
+}
+
+InputPlan plan_input(const InputSpec& spec) {
+  InputPlan plan;
+  plan.format = resolve_format(spec);
+  plan.label_kind = spec.label_kind;
+  check_model_takes(spec, plan.format);
+  RowSelector selector(spec);
+  std::set<std::string> found;
+  int64_t rows = 0;
+  scan_labels(spec, plan.format, [&](const std::string& raw, const std::string& where) {
+    std::vector<std::string> labels = parse_labels(raw, spec.label_kind, where);
+    found.insert(labels.begin(), labels.end());
+    if (selector.keep(labels)) ++plan.selected;
+    ++rows;
+  });
+  if (rows == 0) throw error_at(display_of(spec), "empty input: no examples");
+  plan.label_names = label_names_for(spec, found, display_of(spec));
+  plan.num_labels = spec.label_kind == LabelKind::Regression ? 1 : int64_t(plan.label_names.size());
+  if (plan.selected == 0) throw error_at(display_of(spec), "no example is selected");
+  return plan;
+}
+
+std::unique_ptr<ExampleSource> open_source(const InputSpec& spec, const InputPlan& plan) {
+  if (spec.model_dir.empty()) throw Error("open_source needs the model directory (preprocessing / vocabulary)");
+  if (plan.format == "idx") return open_idx_source(spec, plan);
+  if (plan.format == "image-csv") return open_image_list_source(spec, plan);
+  if (plan.format == "tsv") return open_tsv_source(spec, plan);
+  if (plan.format == "jsonl") return open_jsonl_source(spec, plan);
+  throw Error("unknown input format '" + plan.format + "'");
+}
+
+}  // namespace sherl

@@ -1,0 +1,119 @@
+#include "lib/input/text_encoding.h"
+
+#include <sys/stat.h>
+
+#include "lib/core/error.h"
+
+namespace sherl {
+namespace {
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int64_t int_key(const json& j, const char* key, int64_t fallback, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer()) throw error_at(file, std::string("key '") + key + "' must be an integer");
+  return it->get<int64_t>();
+}
+
+bool bool_key(const json& j, const char* key, bool fallback, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) throw error_at(file, std::string("key '") + key + "' must be true or false");
+  return it->get<bool>();
+}
+
+bool names_cased_model(const json& config) {
+  auto it = config.find("_name_or_path");
+  if (it == config.end() || !it->is_string()) return false;
+  std::string name = it->get<std::string>();
+  return name.find("-cased") != std::string::npos;
+}
+
+BasicTokenizerOptions tokenizer_options(const std::string& model_dir, const json& config) {
+  BasicTokenizerOptions o;
+  o.lower_case = !names_cased_model(config);
+  const std::string file = model_dir + "/tokenizer_config.json";
+  if (file_exists(file)) {
+    json tc = read_json_file(file);
+    o.lower_case = bool_key(tc, "do_lower_case", true, file);
+    o.split_cjk = bool_key(tc, "tokenize_chinese_chars", true, file);
+    o.strip_accents = bool_key(tc, "strip_accents", o.lower_case, file);
+  } else {
+    o.strip_accents = o.lower_case;
+  }
+  return o;
+}
+
+// A JSON value as a token id, or an error naming the field and index.
+int64_t token_value(const json& v, const char* field, size_t i, int64_t bound, const char* bound_name,
+                    const std::string& where) {
+  std::string at = std::string(field) + "[" + std::to_string(i) + "]";
+  if (!v.is_number_integer()) throw error_at(where, at + " is not an integer");
+  int64_t x = v.get<int64_t>();
+  if (x < 0 || x >= bound)
+    throw error_at(where, at + " = " + std::to_string(x) + " is out of range (config.json " + bound_name + " " +
+                              std::to_string(bound) + ")");
+  return x;
+}
+
+}  // namespace
+
+TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length)
+    : model_dir_(model_dir), max_length_(max_length) {
+  const std::string config_file = model_dir + "/config.json";
+  json config = read_json_file(config_file);
+  vocab_size_ = int_key(config, "vocab_size", 0, config_file);
+  if (vocab_size_ <= 0) throw error_at(config_file, "missing or invalid 'vocab_size'");
+  type_vocab_size_ = int_key(config, "type_vocab_size", 2, config_file);
+  // RoBERTa's positions start after the padding index, so two positions are not usable.
+  std::string type = config.value("model_type", "");
+  int64_t positions = int_key(config, "max_position_embeddings", 512, config_file) - (type == "roberta" ? 2 : 0);
+  if (max_length < 2 || max_length > positions)
+    throw error_at(config_file, "max_length " + std::to_string(max_length) + " must be between 2 and " +
+                                    std::to_string(positions) + " (max_position_embeddings)");
+  const std::string vocab_file = model_dir + "/vocab.txt";
+  if (file_exists(vocab_file)) {
+    tokenizer_ = std::make_unique<WordPieceTokenizer>(vocab_file, tokenizer_options(model_dir, config));
+    if (tokenizer_->size() > vocab_size_)
+      throw error_at(vocab_file, std::to_string(tokenizer_->size()) + " tokens, more than config.json's vocab_size " +
+                                     std::to_string(vocab_size_));
+  }
+}
+
+void TextEncoder::require_tokenizer(const std::string& where) const {
+  if (!tokenizer_)
+    throw error_at(where, "the model (" + model_dir_ +
+                              ") has no vocab.txt to tokenise text with: give pre-tokenised input as JSON Lines "
+                              "with an 'input_ids' field");
+}
+
+void TextEncoder::encode_text(const std::string& a, const std::string* b, RawExample& out) const {
+  require_tokenizer(model_dir_);
+  if (b && max_length_ < 3) throw Error("max_length " + std::to_string(max_length_) + " is too short for sentence pairs");
+  tokenizer_->encode(a, b, max_length_, out.input_ids, out.token_type_ids);
+}
+
+void TextEncoder::encode_ids(const json& input_ids, const json* token_type_ids, const std::string& where,
+                             RawExample& out) const {
+  if (!input_ids.is_array() || input_ids.empty())
+    throw error_at(where, "'input_ids' must be a non-empty list of token ids");
+  if (int64_t(input_ids.size()) > max_length_)
+    throw error_at(where, "'input_ids' has " + std::to_string(input_ids.size()) + " tokens, more than max_length " +
+                              std::to_string(max_length_));
+  out.input_ids.clear();
+  for (size_t i = 0; i < input_ids.size(); ++i)
+    out.input_ids.push_back(token_value(input_ids[i], "input_ids", i, vocab_size_, "vocab_size", where));
+  out.token_type_ids.assign(out.input_ids.size(), 0);
+  if (!token_type_ids || token_type_ids->is_null()) return;
+  if (!token_type_ids->is_array() || token_type_ids->size() != input_ids.size())
+    throw error_at(where, "'token_type_ids' must be a list as long as 'input_ids'");
+  for (size_t i = 0; i < token_type_ids->size(); ++i)
+    out.token_type_ids[i] = token_value((*token_type_ids)[i], "token_type_ids", i, type_vocab_size_,
+                                        "type_vocab_size", where);
+}
+
+}  // namespace sherl
