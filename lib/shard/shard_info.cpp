@@ -1,0 +1,72 @@
+#include "lib/shard/shard_info.h"
+
+#include "lib/core/error.h"
+
+namespace sherl {
+
+json to_json(const ShardSetInfo& info) {
+  return json{
+      {"backbone",
+       {{"model_type", info.backbone.model_type},
+        {"hidden_size", info.backbone.hidden_size},
+        {"num_layers", info.backbone.num_layers},
+        {"config_sha256", info.backbone.config_sha256},
+        {"weights_sha256", info.backbone.weights_sha256}}},
+      {"tiers", info.tiers},
+      {"late_layers", info.late_layers},
+      {"dtype", to_string(info.dtype)},
+      {"label_kind", to_string(info.label_kind)},
+      {"num_labels", info.num_labels},
+      {"label_names", info.label_names},
+      {"source_path", info.source_path},
+      {"source_sha256", info.source_sha256},
+      {"tool_version", info.tool_version},
+      {"command_line", info.command_line},
+  };
+}
+
+ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where) {
+  ShardSetInfo info;
+  try {
+    const json& b = j.at("backbone");
+    info.backbone.model_type = b.at("model_type").get<std::string>();
+    info.backbone.hidden_size = b.at("hidden_size").get<int64_t>();
+    info.backbone.num_layers = b.at("num_layers").get<int64_t>();
+    info.backbone.config_sha256 = b.at("config_sha256").get<std::string>();
+    info.backbone.weights_sha256 = b.at("weights_sha256").get<std::string>();
+    info.tiers = j.at("tiers").get<std::vector<int64_t>>();
+    info.late_layers = j.at("late_layers").get<int64_t>();
+    info.dtype = parse_feature_dtype(j.at("dtype").get<std::string>());
+    info.label_kind = parse_label_kind(j.at("label_kind").get<std::string>());
+    info.num_labels = j.at("num_labels").get<int64_t>();
+    info.label_names = j.value("label_names", std::vector<std::string>{});
+    info.source_path = j.value("source_path", std::string());
+    info.source_sha256 = j.value("source_sha256", std::string());
+    info.tool_version = j.value("tool_version", std::string());
+    info.command_line = j.value("command_line", std::string());
+  } catch (const json::exception& e) {
+    throw error_at(where, std::string("bad shard-set info: ") + e.what());
+  } catch (const Error& e) {
+    throw error_at(where, e.what());
+  }
+  return info;
+}
+
+std::string first_difference(const ShardSetInfo& a, const ShardSetInfo& b) {
+  if (a.backbone.model_type != b.backbone.model_type) return "backbone.model_type";
+  if (a.backbone.hidden_size != b.backbone.hidden_size) return "backbone.hidden_size";
+  if (a.backbone.num_layers != b.backbone.num_layers) return "backbone.num_layers";
+  if (a.backbone.config_sha256 != b.backbone.config_sha256) return "backbone.config_sha256";
+  if (a.backbone.weights_sha256 != b.backbone.weights_sha256) return "backbone.weights_sha256";
+  if (a.tiers != b.tiers) return "tiers";
+  if (a.late_layers != b.late_layers) return "late_layers";
+  if (a.dtype != b.dtype) return "dtype";
+  if (a.label_kind != b.label_kind) return "label_kind";
+  if (a.num_labels != b.num_labels) return "num_labels";
+  if (a.label_names != b.label_names) return "label_names";
+  if (a.source_path != b.source_path) return "source_path";
+  if (a.source_sha256 != b.source_sha256) return "source_sha256";
+  return "";  // tool_version and command_line may differ between resumed runs
+}
+
+}  // namespace sherl

@@ -1,0 +1,17 @@
+#pragma once
+// ShardSetInfo as JSON (the manifest's "info" object, sherl-info --json) and compared
+// field by field, so that a mismatch can be reported by name.
+#include <string>
+
+#include "lib/core/json.h"
+#include "lib/shard/shard.h"
+
+namespace sherl {
+
+json to_json(const ShardSetInfo& info);
+// Throws sherl::Error("<where>: ...") naming the bad key.
+ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where);
+// The name of the first field that differs ("backbone.weights_sha256", "tiers", ...), or "".
+std::string first_difference(const ShardSetInfo& a, const ShardSetInfo& b);
+
+}  // namespace sherl

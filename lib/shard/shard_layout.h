@@ -1,0 +1,49 @@
+#pragma once
+// The on-disk layout of one shard, shared by the writer, the reader and the verifier:
+// dataset names, stored types, chunk shapes and the root attributes (formats/shard.md).
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+
+#include "lib/shard/hdf5_util.h"
+#include "lib/shard/shard.h"
+
+namespace sherl::layout {
+
+constexpr const char* kFormatName = "sherl-shard";
+constexpr int64_t kFormatVersion = 1;
+constexpr const char* kFeatures = "features";
+constexpr const char* kOffsets = "offsets";
+constexpr const char* kExampleId = "example_id";
+constexpr const char* kLabel = "label";
+constexpr const char* kBf16Encoding = "bfloat16-bits";
+
+// Raw bytes per features chunk; see "Chunking" in formats/shard.md for why.
+constexpr int64_t kFeatureChunkBytes = 256 * 1024;
+constexpr hsize_t kRowChunk = 16384;  // rows per chunk of offsets / example_id / label
+// Chunk cache per features dataset: at least this, and at least 4 chunks.
+constexpr size_t kChunkCacheBytes = 4u << 20;
+constexpr size_t kChunkCacheSlots = 1031;  // prime, well above the chunks the cache holds
+
+size_t value_bytes(FeatureDType dtype);
+// Token rows per features chunk for N tiers of width d.
+hsize_t feature_chunk_tokens(int64_t tiers, int64_t d, FeatureDType dtype);
+// The HDF5 type a dtype is stored as (and read into memory as, without conversion):
+// IEEE f32, IEEE f16 (a custom float type that h5py maps to float16), or uint16 bits.
+h5::Handle stored_type(FeatureDType dtype);
+// Whether a dataset's type is the stored type of dtype.
+bool is_stored_type(hid_t type, FeatureDType dtype);
+
+// Dataset creation properties: chunked, extendible axis 0, shuffle + zstd + Fletcher32.
+h5::Handle creation_plist(int rank, const hsize_t* chunk, const CompressionOptions& compression,
+                          const std::string& where);
+// Dataset access properties with the chunk cache described above.
+h5::Handle features_access_plist(hsize_t chunk_tokens, int64_t tiers, int64_t d, FeatureDType dtype,
+                                 const std::string& where);
+
+void write_info(hid_t file, const ShardSetInfo& info, int64_t shard_index, const std::string& where);
+// Reads the root attributes; checks format name and version first.
+ShardSetInfo read_info(hid_t file, int64_t* shard_index, const std::string& where);
+
+}  // namespace sherl::layout

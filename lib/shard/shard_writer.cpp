@@ -1,0 +1,182 @@
+// ShardWriter: appends examples to extendible chunked datasets of a temporary HDF5 file,
+// so memory stays bounded by the chunk cache; commit() writes the small per-example
+// datasets, closes, fsyncs and renames the file into place.
+#include <algorithm>
+
+#include "lib/core/atomic_file.h"
+#include "lib/core/error.h"
+#include "lib/core/hash.h"
+#include "lib/shard/hdf5_util.h"
+#include "lib/shard/shard.h"
+#include "lib/shard/shard_layout.h"
+
+namespace sherl {
+namespace {
+
+void check_info(const ShardSetInfo& info, const std::string& where) {
+  if (info.tiers.empty()) throw error_at(where, "no tiers to store");
+  if (info.backbone.hidden_size <= 0) throw error_at(where, "backbone hidden_size must be positive");
+  if (info.num_labels <= 0) throw error_at(where, "num_labels must be positive");
+  if (info.label_kind == LabelKind::Class && !info.label_names.empty() &&
+      static_cast<int64_t>(info.label_names.size()) != info.num_labels)
+    throw error_at(where, "label_names has " + std::to_string(info.label_names.size()) + " names for " +
+                              std::to_string(info.num_labels) + " classes");
+}
+
+// Writes a whole 1-D or 2-D array as a chunked, filtered, extendible dataset.
+void write_table(hid_t file, const char* name, hid_t file_type, hid_t mem_type, const void* data, hsize_t rows,
+                 hsize_t cols, const CompressionOptions& compression, const std::string& where) {
+  const std::string what = std::string("dataset '") + name + "': ";
+  int rank = cols == 0 ? 1 : 2;
+  hsize_t dims[2] = {rows, cols}, maxdims[2] = {H5S_UNLIMITED, cols};
+  hsize_t row_bytes = H5Tget_size(file_type) * std::max<hsize_t>(cols, 1);
+  hsize_t chunk[2] = {std::max<hsize_t>(1, layout::kRowChunk * 8 / row_bytes), cols};
+  h5::Handle space = h5::space(H5Screate_simple(rank, dims, maxdims), where, what + "cannot create dataspace");
+  h5::Handle dcpl = layout::creation_plist(rank, chunk, compression, where);
+  h5::Handle ds = h5::dataset(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                              where, what + "cannot create");
+  if (rows > 0) h5::check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where, what + "write failed");
+}
+
+}  // namespace
+
+struct ShardWriter::Impl {
+  ShardSetInfo info;
+  CompressionOptions compression;
+  std::string path;
+  AtomicFile temp;  // declared before the HDF5 handles: they close before it removes the file
+  h5::Handle file;
+  h5::Handle features;
+  h5::Handle feature_type;
+  int64_t tiers = 0, d = 0;
+  std::vector<int64_t> offsets{0};
+  std::vector<int64_t> ids;
+  std::vector<int64_t> class_labels;
+  std::vector<float> target_labels;  // row-major [n, num_labels]
+  bool committed = false;
+
+  Impl(const std::string& p, const ShardSetInfo& i, const CompressionOptions& c)
+      : info(i), compression(c), path(p), temp(p) {}
+
+  void create(int64_t shard_index);
+  void append_features(const torch::Tensor& x);
+  void append_label(const torch::Tensor& label);
+};
+
+void ShardWriter::Impl::create(int64_t shard_index) {
+  h5::init();
+  check_info(info, path);
+  if (compression.zstd_level < 0 || compression.zstd_level > 22)
+    throw error_at(path, "zstd level " + std::to_string(compression.zstd_level) + " is out of range 0..22");
+  tiers = static_cast<int64_t>(info.tiers.size());
+  d = info.backbone.hidden_size;
+  file = h5::file(H5Fcreate(temp.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path,
+                  "cannot create HDF5 file " + temp.temp_path());
+  layout::write_info(file.get(), info, shard_index, path);
+
+  const std::string where = path + ": dataset 'features'";
+  hsize_t chunk_tokens = layout::feature_chunk_tokens(tiers, d, info.dtype);
+  hsize_t dims[3] = {0, static_cast<hsize_t>(tiers), static_cast<hsize_t>(d)};
+  hsize_t maxdims[3] = {H5S_UNLIMITED, dims[1], dims[2]};
+  hsize_t chunk[3] = {chunk_tokens, dims[1], dims[2]};
+  h5::Handle space = h5::space(H5Screate_simple(3, dims, maxdims), where, "cannot create dataspace");
+  h5::Handle dcpl = layout::creation_plist(3, chunk, compression, where);
+  h5::Handle dapl = layout::features_access_plist(chunk_tokens, tiers, d, info.dtype, where);
+  feature_type = layout::stored_type(info.dtype);
+  features = h5::dataset(H5Dcreate2(file.get(), layout::kFeatures, feature_type.get(), space.get(), H5P_DEFAULT,
+                                    dcpl.get(), dapl.get()),
+                         where, "cannot create");
+  h5::write_attribute(features.get(), "dtype", to_string(info.dtype), where);
+  if (info.dtype == FeatureDType::BF16)
+    h5::write_attribute(features.get(), "encoding", std::string(layout::kBf16Encoding), where);
+}
+
+void ShardWriter::Impl::append_features(const torch::Tensor& x) {
+  const std::string where = path + ": example " + std::to_string(ids.size());
+  if (!x.defined() || x.dim() != 3 || x.size(0) < 1 || x.size(1) != tiers || x.size(2) != d)
+    throw error_at(where, "features must be [tokens >= 1, " + std::to_string(tiers) + ", " + std::to_string(d) +
+                              "], got " + (x.defined() ? c10::str(x.sizes()) : std::string("none")));
+  if (!x.is_floating_point()) throw error_at(where, "features must be floating point");
+  torch::Tensor stored = x.to(torch::kCPU, torch_dtype(info.dtype)).contiguous();
+  hsize_t begin = static_cast<hsize_t>(offsets.back()), tokens = static_cast<hsize_t>(x.size(0));
+  hsize_t new_dims[3] = {begin + tokens, static_cast<hsize_t>(tiers), static_cast<hsize_t>(d)};
+  const std::string ds = path + ": dataset 'features'";
+  h5::check(H5Dset_extent(features.get(), new_dims), ds, "cannot extend");
+  h5::Handle file_space = h5::space(H5Dget_space(features.get()), ds, "cannot get dataspace");
+  hsize_t start[3] = {begin, 0, 0}, count[3] = {tokens, new_dims[1], new_dims[2]};
+  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), ds,
+            "cannot select rows");
+  h5::Handle mem_space = h5::space(H5Screate_simple(3, count, nullptr), ds, "cannot create dataspace");
+  h5::check(H5Dwrite(features.get(), feature_type.get(), mem_space.get(), file_space.get(), H5P_DEFAULT,
+                     stored.data_ptr()),
+            ds, "write failed");
+  offsets.push_back(offsets.back() + x.size(0));
+}
+
+void ShardWriter::Impl::append_label(const torch::Tensor& label) {
+  const std::string where = path + ": example " + std::to_string(ids.size());
+  if (!label.defined()) throw error_at(where, "label is missing");
+  if (info.label_kind == LabelKind::Class) {
+    if (label.numel() != 1 || label.is_floating_point()) throw error_at(where, "class label must be one integer");
+    int64_t c = label.item<int64_t>();
+    if (c < 0 || c >= info.num_labels)
+      throw error_at(where, "class label " + std::to_string(c) + " is out of range 0.." +
+                                std::to_string(info.num_labels - 1));
+    class_labels.push_back(c);
+    return;
+  }
+  if (label.numel() != info.num_labels)
+    throw error_at(where, "label must have " + std::to_string(info.num_labels) + " values, got " +
+                              std::to_string(label.numel()));
+  torch::Tensor f = label.to(torch::kCPU, torch::kFloat32).contiguous().view(-1);
+  target_labels.insert(target_labels.end(), f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+}
+
+ShardWriter::ShardWriter(const std::string& path, const ShardSetInfo& info, int64_t shard_index,
+                         const CompressionOptions& compression)
+    : impl_(std::make_unique<Impl>(path, info, compression)) {
+  impl_->create(shard_index);
+}
+
+ShardWriter::~ShardWriter() = default;
+
+void ShardWriter::append(const ShardExample& example) {
+  if (impl_->committed) throw error_at(impl_->path, "append after commit");
+  // Label first: it is the check most likely to fail, and it writes nothing to the file.
+  impl_->append_label(example.label);
+  try {
+    impl_->append_features(example.features);
+  } catch (...) {
+    if (impl_->info.label_kind == LabelKind::Class) impl_->class_labels.pop_back();
+    else impl_->target_labels.resize(impl_->target_labels.size() - impl_->info.num_labels);
+    throw;
+  }
+  impl_->ids.push_back(example.id);
+}
+
+int64_t ShardWriter::size() const { return static_cast<int64_t>(impl_->ids.size()); }
+
+std::string ShardWriter::commit() {
+  Impl& m = *impl_;
+  if (m.committed) throw error_at(m.path, "commit called twice");
+  hsize_t n = m.ids.size();
+  write_table(m.file.get(), layout::kOffsets, H5T_STD_I64LE, H5T_NATIVE_INT64, m.offsets.data(), n + 1, 0,
+              m.compression, m.path);
+  write_table(m.file.get(), layout::kExampleId, H5T_STD_I64LE, H5T_NATIVE_INT64, m.ids.data(), n, 0, m.compression,
+              m.path);
+  if (m.info.label_kind == LabelKind::Class)
+    write_table(m.file.get(), layout::kLabel, H5T_STD_I64LE, H5T_NATIVE_INT64, m.class_labels.data(), n, 0,
+                m.compression, m.path);
+  else
+    write_table(m.file.get(), layout::kLabel, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, m.target_labels.data(), n,
+                static_cast<hsize_t>(m.info.num_labels), m.compression, m.path);
+  // Closing the dataset flushes its cached chunks through the filters: it can fail.
+  if (!m.features.close()) throw error_at(m.path, h5::with_detail("dataset 'features': flush failed"));
+  m.feature_type.reset();
+  if (!m.file.close()) throw error_at(m.path, h5::with_detail("cannot close HDF5 file (flush failed)"));
+  m.temp.commit();
+  m.committed = true;
+  return sha256_file(m.path);
+}
+
+}  // namespace sherl

@@ -1,0 +1,178 @@
+// Write-then-read of ragged features: bit-exact in every dtype and compression setting.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "lib/core/error.h"
+#include "lib/core/hash.h"
+#include "lib/shard/shard.h"
+#include "shard_test_util.h"
+
+namespace sherl {
+namespace {
+
+using test::ScratchDir;
+
+void expect_same_examples(const std::vector<ShardExample>& want, const std::vector<ShardExample>& got) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(want[i].id, got[i].id) << "example " << i;
+    EXPECT_EQ(got[i].features.scalar_type(), torch::kFloat32);
+    ASSERT_EQ(want[i].features.sizes(), got[i].features.sizes()) << "example " << i;
+    EXPECT_TRUE(torch::equal(want[i].features, got[i].features)) << "example " << i;
+    EXPECT_TRUE(torch::equal(want[i].label, got[i].label)) << "example " << i;
+  }
+}
+
+struct Case {
+  FeatureDType dtype;
+  CompressionOptions compression;
+};
+
+class RoundTrip : public ::testing::TestWithParam<Case> {};
+
+TEST_P(RoundTrip, RaggedFeaturesBitExact) {
+  ScratchDir dir;
+  auto info = test::test_info(GetParam().dtype);
+  auto examples = test::ragged_examples(info);
+  std::string path = dir.file("shard-00000.h5");
+  std::string sha = test::write_shard(path, info, examples, 5, GetParam().compression);
+  EXPECT_EQ(sha, sha256_file(path));
+
+  ShardReader reader(path);
+  EXPECT_EQ(reader.size(), static_cast<int64_t>(examples.size()));
+  EXPECT_EQ(reader.shard_index(), 5);
+  EXPECT_EQ(reader.num_tokens(0), 1);
+  EXPECT_EQ(reader.num_tokens(1), 3000);
+  std::vector<ShardExample> one_by_one;
+  for (int64_t i = 0; i < reader.size(); ++i) one_by_one.push_back(reader.read(i));
+  expect_same_examples(examples, one_by_one);
+  expect_same_examples(examples, reader.read_range(0, reader.size()));
+  auto middle = reader.read_range(2, 4);
+  expect_same_examples({examples[2], examples[3]}, middle);
+  EXPECT_TRUE(verify_shard_file(path).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Dtypes, RoundTrip,
+    ::testing::Values(Case{FeatureDType::F32, {3, true}}, Case{FeatureDType::F16, {3, true}},
+                      Case{FeatureDType::BF16, {3, true}}, Case{FeatureDType::F16, {0, true}},
+                      Case{FeatureDType::BF16, {9, false}}, Case{FeatureDType::F32, {1, false}}),
+    [](const auto& p) {
+      return to_string(p.param.dtype) + "_level" + std::to_string(p.param.compression.zstd_level) +
+             (p.param.compression.shuffle ? "_shuffle" : "_noshuffle");
+    });
+
+TEST(ShardFormat, AttributesRoundTrip) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::BF16, 2, 4);
+  std::string path = dir.file("s.h5");
+  test::write_shard(path, info, test::ragged_examples(info), 3);
+  ShardReader reader(path);
+  const auto& got = reader.info();
+  EXPECT_EQ(got.backbone, info.backbone);
+  EXPECT_EQ(got.tiers, info.tiers);
+  EXPECT_EQ(got.late_layers, info.late_layers);
+  EXPECT_EQ(got.dtype, FeatureDType::BF16);
+  EXPECT_EQ(got.label_kind, LabelKind::Class);
+  EXPECT_EQ(got.num_labels, 3);
+  EXPECT_EQ(got.label_names, info.label_names);
+  EXPECT_EQ(got.source_path, info.source_path);
+  EXPECT_EQ(got.source_sha256, info.source_sha256);
+  EXPECT_EQ(got.tool_version, info.tool_version);
+  EXPECT_EQ(got.command_line, info.command_line);
+  EXPECT_EQ(reader.ids(), (std::vector<int64_t>{100, 107, 114, 121, 128, 135}));
+}
+
+TEST(ShardFormat, RegressionLabelsRoundTrip) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F32);
+  info.label_kind = LabelKind::Regression;
+  info.num_labels = 2;
+  info.label_names.clear();
+  std::vector<ShardExample> examples(2);
+  for (int i = 0; i < 2; ++i) {
+    examples[i] = {i, test::representable_features(3 + i, 3, 8, i), torch::tensor({0.5f * i, -1.25f})};
+  }
+  std::string path = dir.file("r.h5");
+  test::write_shard(path, info, examples);
+  ShardReader reader(path);
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(torch::equal(reader.read(i).label, examples[i].label));
+}
+
+TEST(ShardFormat, EmptyShardIsValid) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F16);
+  std::string path = dir.file("e.h5");
+  test::write_shard(path, info, {});
+  ShardReader reader(path);
+  EXPECT_EQ(reader.size(), 0);
+  EXPECT_TRUE(reader.read_range(0, 0).empty());
+}
+
+TEST(ShardWriter, RejectsBadExamplesWithoutDamagingTheShard) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F16);
+  std::string path = dir.file("w.h5");
+  ShardWriter writer(path, info, 0, {});
+  ShardExample wrong_d{1, torch::zeros({2, 3, 7}), torch::tensor(int64_t{0})};
+  EXPECT_THROW(writer.append(wrong_d), Error);
+  ShardExample bad_label{1, torch::zeros({2, 3, 8}), torch::tensor(int64_t{3})};
+  EXPECT_THROW(writer.append(bad_label), Error);
+  ShardExample no_tokens{1, torch::zeros({0, 3, 8}), torch::tensor(int64_t{0})};
+  EXPECT_THROW(writer.append(no_tokens), Error);
+  ShardExample good{1, torch::ones({2, 3, 8}), torch::tensor(int64_t{2})};
+  writer.append(good);
+  EXPECT_EQ(writer.size(), 1);
+  writer.commit();
+  ShardReader reader(path);
+  ASSERT_EQ(reader.size(), 1);
+  EXPECT_TRUE(torch::equal(reader.read(0).features, good.features));
+}
+
+TEST(ShardWriter, UncommittedWriterLeavesNothing) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F32);
+  {
+    ShardWriter writer(dir.file("x.h5"), info, 0, {});
+    writer.append({1, torch::ones({2, 3, 8}), torch::tensor(int64_t{0})});
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(ShardReader, ErrorsNameTheFile) {
+  ScratchDir dir;
+  std::string text = dir.file("notes.h5");
+  FILE* f = std::fopen(text.c_str(), "w");
+  std::fputs("not hdf5 at all\n", f);
+  std::fclose(f);
+  try {
+    ShardReader r(text);
+    FAIL() << "opened a text file";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(text + ": not an HDF5 file", 0), 0u) << e.what();
+  }
+  try {
+    ShardReader r(dir.file("absent.h5"));
+    FAIL() << "opened a missing file";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no such file"), std::string::npos) << e.what();
+  }
+  auto info = test::test_info(FeatureDType::F32);
+  test::write_shard(dir.file("ok.h5"), info, test::ragged_examples(info));
+  ShardReader ok(dir.file("ok.h5"));
+  EXPECT_THROW(ok.read(6), Error);
+  EXPECT_THROW(ok.read_range(3, 2), Error);
+}
+
+TEST(ShardTypes, NamesRoundTrip) {
+  for (auto t : {FeatureDType::F32, FeatureDType::F16, FeatureDType::BF16})
+    EXPECT_EQ(parse_feature_dtype(to_string(t)), t);
+  for (auto k : {LabelKind::Class, LabelKind::Regression, LabelKind::MultiLabel})
+    EXPECT_EQ(parse_label_kind(to_string(k)), k);
+  EXPECT_THROW(parse_feature_dtype("f8"), Error);
+  EXPECT_EQ(torch_dtype(FeatureDType::BF16), torch::kBFloat16);
+}
+
+}  // namespace
+}  // namespace sherl

@@ -1,0 +1,134 @@
+// Shard sets: manifest round trip, global indexing, and verification of sound and broken sets.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "lib/core/error.h"
+#include "lib/shard/shard.h"
+#include "shard_test_util.h"
+
+namespace sherl {
+namespace {
+
+namespace fs = std::filesystem;
+using test::ScratchDir;
+
+// Two shards (6 + 6 examples, ids distinct) and their manifest.
+Manifest write_set(const std::string& dir, FeatureDType dtype = FeatureDType::F16) {
+  Manifest m;
+  m.info = test::test_info(dtype);
+  for (int s = 0; s < 2; ++s) {
+    std::string name = "shard-0000" + std::to_string(s) + ".h5";
+    std::string path = (fs::path(dir) / name).string();
+    auto examples = test::ragged_examples(m.info, 1000 * s);
+    std::string sha = test::write_shard(path, m.info, examples, s);
+    m.shards.push_back({name, static_cast<int64_t>(examples.size()), sha, static_cast<int64_t>(fs::file_size(path))});
+  }
+  write_manifest(dir, m);
+  return m;
+}
+
+bool any_contains(const std::vector<std::string>& messages, const std::string& needle) {
+  for (const auto& m : messages)
+    if (m.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+TEST(Manifest, RoundTrip) {
+  ScratchDir dir;
+  Manifest written = write_set(dir.path());
+  Manifest read = read_manifest(dir.path());
+  ASSERT_EQ(read.shards.size(), 2u);
+  EXPECT_EQ(read.total_examples(), 12);
+  EXPECT_EQ(read.shards[1].file, "shard-00001.h5");
+  EXPECT_EQ(read.shards[1].sha256, written.shards[1].sha256);
+  EXPECT_EQ(read.shards[1].bytes, written.shards[1].bytes);
+  EXPECT_EQ(read.info.backbone, written.info.backbone);
+  EXPECT_EQ(read.info.label_names, written.info.label_names);
+}
+
+TEST(Manifest, AbsentMeansIncomplete) {
+  ScratchDir dir;
+  try {
+    read_manifest(dir.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("incomplete shard set"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ShardSet, GlobalIndexRunsThroughShardsInOrder) {
+  ScratchDir dir;
+  write_set(dir.path());
+  ShardSet set(dir.path());
+  EXPECT_EQ(set.size(), 12);
+  EXPECT_EQ(set.locate(0), std::make_pair(int64_t{0}, int64_t{0}));
+  EXPECT_EQ(set.locate(5), std::make_pair(int64_t{0}, int64_t{5}));
+  EXPECT_EQ(set.locate(6), std::make_pair(int64_t{1}, int64_t{0}));
+  EXPECT_EQ(set.read(7).id, 1007);
+  EXPECT_EQ(set.read(7).features.size(0), 3000);
+  EXPECT_THROW(set.locate(12), Error);
+}
+
+TEST(VerifyShardSet, SoundSetHasNoProblems) {
+  ScratchDir dir;
+  write_set(dir.path());
+  auto problems = verify_shard_set(dir.path());
+  EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+TEST(VerifyShardSet, ReportsMissingShardTempFileAndDuplicateIds) {
+  ScratchDir dir;
+  write_set(dir.path());
+  fs::remove(dir.file("shard-00001.h5"));
+  std::ofstream(dir.file(".shard-00002.h5.tmp.123")) << "partial";
+  auto problems = verify_shard_set(dir.path());
+  EXPECT_TRUE(any_contains(problems, "shard-00001.h5: listed in manifest.json but missing"));
+  EXPECT_TRUE(any_contains(problems, ".shard-00002.h5.tmp.123: temporary file"));
+
+  ScratchDir dup;
+  Manifest m;
+  m.info = test::test_info(FeatureDType::F32);
+  for (int s = 0; s < 2; ++s) {
+    std::string name = "s" + std::to_string(s) + ".h5";
+    std::string sha = test::write_shard(dup.file(name), m.info, test::ragged_examples(m.info), s);
+    m.shards.push_back({name, 6, sha, static_cast<int64_t>(fs::file_size(dup.file(name)))});
+  }
+  write_manifest(dup.path(), m);
+  EXPECT_TRUE(any_contains(verify_shard_set(dup.path()), "dataset 'example_id': id 100 occurs more than once"));
+}
+
+TEST(VerifyShardSet, ReportsNonFiniteFeatures) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F32);
+  auto examples = test::ragged_examples(info);
+  examples[2].features[4][1][3] = std::numeric_limits<float>::quiet_NaN();
+  test::write_shard(dir.file("nan.h5"), info, examples);
+  auto problems = verify_shard_file(dir.file("nan.h5"));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], dir.file("nan.h5") + ": dataset 'features': example 2 (id 114) has NaN or infinite values");
+}
+
+TEST(ShardSet, RefusesShardsThatDisagreeWithTheManifest) {
+  ScratchDir dir;
+  Manifest m = write_set(dir.path());
+  m.shards[0].examples = 5;
+  m.info.backbone.weights_sha256 = std::string(64, 'f');
+  write_manifest(dir.path(), m);
+  try {
+    ShardSet set(dir.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shard-00000.h5: has 6 examples but manifest.json lists 5"),
+              std::string::npos)
+        << e.what();
+  }
+  m.shards[0].examples = 6;
+  write_manifest(dir.path(), m);
+  EXPECT_THROW(ShardSet{dir.path()}, Error);
+  EXPECT_TRUE(any_contains(verify_shard_set(dir.path()), "'backbone.weights_sha256' differs from manifest.json"));
+}
+
+}  // namespace
+}  // namespace sherl
