@@ -59,6 +59,7 @@ std::vector<std::string> checkpoint_files(const std::string& model_dir) {
 Checkpoint::Checkpoint(const std::string& model_dir, std::vector<std::string> prefixes)
     : prefixes_(std::move(prefixes)) {
   fs::path dir(model_dir);
+  const std::vector<std::string> paths = checkpoint_files(model_dir);  // throws when there are none
   std::map<std::string, std::string> weight_map;
   if (fs::exists(dir / kSingleFile)) {
     where_ = (dir / kSingleFile).string();
@@ -66,7 +67,7 @@ Checkpoint::Checkpoint(const std::string& model_dir, std::vector<std::string> pr
     where_ = (dir / kIndexFile).string();
     weight_map = read_weight_map(where_);
   }
-  for (const auto& path : checkpoint_files(model_dir)) {
+  for (const auto& path : paths) {
     files_.push_back(std::make_unique<SafetensorsFile>(path));
     for (const auto& name : files_.back()->names()) owner_[name] = files_.back().get();
   }
