@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# The tools chained as users chain them, on a small slice of the bundled example:
+# extract -> consolidate -> train -> eval, predict, resume after a kill, bad inputs.
+
+load common
+
+# Features of 200 training images (40 of each class 5-9) and 100 test images, made once
+# for the whole file.
+setup_file() {
+  export SMALL="$BATS_FILE_TMPDIR/small"
+  local bin="${SHERL_BUILD:-$BATS_TEST_DIRNAME/../../build}/bin"
+  local model="$BATS_TEST_DIRNAME/../../examples/models/vit-tiny-fmnist5"
+  local data=/usr/share/datasets/fashion-mnist
+  "$bin/sherl-extract" --model "$model" --input $data/train-images-idx3-ubyte.gz \
+    --labels $data/train-labels-idx1-ubyte.gz --select-labels 5,6,7,8,9 --per-label 40 \
+    --examples-per-shard 64 --out "$SMALL/train" --quiet
+  "$bin/sherl-extract" --model "$model" --input $data/t10k-images-idx3-ubyte.gz \
+    --labels $data/t10k-labels-idx1-ubyte.gz --select-labels 5,6,7,8,9 --per-label 20 \
+    --out "$SMALL/test" --quiet
+  "$bin/sherl-consolidate" --input "$SMALL/train" --out "$SMALL/cons" --val-fraction 0.2 --quiet > /dev/null
+}
+
+@test "extract writes a complete, verifiable shard set with the tiers for K=1" {
+  run sherl-info --json "$SMALL/train"
+  [ "$status" -eq 0 ]
+  echo "$output" | $PY -c '
+import json, sys
+info = json.load(sys.stdin)
+s = info if "tiers" in info else info[0] if isinstance(info, list) else list(info.values())[0]
+text = json.dumps(info)
+assert "200" in text, text[:400]
+' 
+  run sherl-info --verify "$SMALL/train"
+  [ "$status" -eq 0 ]
+  [ -f "$SMALL/train/manifest.json" ]
+  [ "$(ls "$SMALL"/train/shard-*.h5 | wc -l)" -eq 4 ]
+}
+
+@test "consolidate writes train/val splits, a redundancy report and a heatmap" {
+  [ -f "$SMALL/cons/train/manifest.json" ]
+  [ -f "$SMALL/cons/val/manifest.json" ]
+  grep -q '<svg' "$SMALL/cons/redundancy.svg"
+  $PY - "$SMALL/cons" <<'PY'
+import json, sys
+d = sys.argv[1]
+r = json.load(open(d + "/redundancy.json"))
+n = len(r["tiers"])
+assert r["tiers"] == list(range(6)), r["tiers"]          # embeddings + layers 0..4 of 6
+for i in range(n):
+    assert abs(r["pairwise"][i][i] - 1) < 1e-6            # a tier is fully redundant with itself
+    assert abs(sum(r["pairwise"][i]) - r["total"][i]) < 1e-9
+c = json.load(open(d + "/consolidate.json"))
+assert c["train_examples"] + c["val_examples"] == 200
+assert c["val_examples"] == 40                            # 20% of each of 5 classes of 40
+PY
+}
+
+@test "train then eval: metrics JSON, frozen late layers, curve and log" {
+  run sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --val "$SMALL/cons/val" \
+    --out "$WORK/run" --epochs 3 --threads 1 --quiet
+  [ "$status" -eq 0 ]
+  [ -f "$WORK/run/adapter.safetensors" ]
+  grep -q '<svg' "$WORK/run/curve.svg"
+  [ "$(grep -c '"epoch"' "$WORK/run/train.jsonl")" -eq 3 ]
+  run sherl-eval --adapter "$WORK/run" --model "$SHERL_VIT" --data "$SMALL/test" --threads 1 \
+    --predictions "$WORK/pred.tsv"
+  [ "$status" -eq 0 ]
+  echo "$output" | $PY -c '
+import json, sys
+m = json.load(sys.stdin)
+assert 0.2 < m["accuracy"] <= 1, m
+assert len(m["confusion_matrix"]) == 5 and sum(map(sum, m["confusion_matrix"])) == 100
+for k in ("macro_f1", "mcc"): assert k in m
+'
+  [ "$(wc -l < "$WORK/pred.tsv")" -eq 101 ]
+}
+
+@test "predict on raw input equals eval --predictions on the shards of the same input" {
+  sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/run" --epochs 2 --threads 1 --quiet > /dev/null
+  sherl-eval --adapter "$WORK/run" --model "$SHERL_VIT" --data "$SMALL/test" --threads 1 \
+    --predictions "$WORK/eval.tsv" > /dev/null
+  sherl-predict --adapter "$WORK/run" --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz \
+    --labels $FMNIST/t10k-labels-idx1-ubyte.gz --limit 100000 --threads 1 > "$WORK/predict-all.tsv"
+  # predict sees every test image of classes 5-9; keep the ids that the eval shards hold
+  $PY - "$WORK/eval.tsv" "$WORK/predict-all.tsv" <<'PY'
+import sys
+ev = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[1]).read().splitlines()[1:]}
+pr = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[2]).read().splitlines()[1:]}
+assert len(ev) == 100
+worst = 0.0
+for i, row in ev.items():
+    assert pr[i][1] == row[1], (i, pr[i], row)
+    worst = max(worst, max(abs(float(a) - float(b)) for a, b in zip(pr[i][2].split(","), row[2].split(","))))
+assert worst <= 2e-6, worst
+PY
+}
+
+@test "predict streams into a pipe and exits cleanly when the reader stops" {
+  sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/run" --epochs 1 --threads 1 --quiet > /dev/null
+  run bash -c "set -o pipefail; zcat $FMNIST/t10k-images-idx3-ubyte.gz | sherl-predict --adapter '$WORK/run' \
+    --model '$SHERL_VIT' --input - --labels $FMNIST/t10k-labels-idx1-ubyte.gz --threads 1 --batch-size 8 | head -3"
+  [ "$(echo "$output" | wc -l)" -eq 3 ]
+  [[ "${lines[0]}" == id* ]]
+  # SIGPIPE (141) or success: never a crash or an error message
+  [[ "$status" -eq 0 || "$status" -eq 141 ]]
+  [[ "$output" != *error* ]]
+}
+
+@test "train --resume after SIGKILL gives the same adapter as an uninterrupted run" {
+  args=(--model "$SHERL_VIT" --train "$SMALL/cons/train" --val "$SMALL/cons/val" --epochs 4 --threads 1 --seed 3 --quiet)
+  sherl-train "${args[@]}" --out "$WORK/full" > /dev/null
+  sherl-train "${args[@]}" --out "$WORK/killed" > /dev/null &
+  pid=$!
+  # kill it once its first checkpoint is down, in the middle of a later epoch
+  for _ in $(seq 1 600); do
+    grep -qs '"epochs_done": [12]' "$WORK/killed/checkpoint/state.json" && break
+    sleep 0.05
+  done
+  kill -9 $pid; wait $pid || true
+  run grep -c '"epochs_done": 4' "$WORK/killed/checkpoint/state.json"
+  [ "$output" = "0" ]
+  sherl-train "${args[@]}" --out "$WORK/killed" --resume > /dev/null
+  cmp "$WORK/full/adapter.safetensors" "$WORK/killed/adapter.safetensors"
+}
+
+@test "train refuses an existing run without --resume, and shards of another backbone" {
+  sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/run" --epochs 1 --threads 1 --quiet > /dev/null
+  run sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/run" --epochs 1 --threads 1 --quiet
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"--resume"* ]]
+  cp -r "$SHERL_VIT" "$WORK/other"
+  $PY - "$WORK/other/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["layer_norm_eps"] = 1e-6
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run sherl-train --model "$WORK/other" --train "$SMALL/cons/train" --out "$WORK/run2" --epochs 1 --threads 1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"another backbone"* ]]
+  [ ! -e "$WORK/run2/adapter.safetensors" ]
+}
+
+@test "extract refuses a directory made from another input, and resumes an interrupted one" {
+  run sherl-extract --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz \
+    --labels $FMNIST/t10k-labels-idx1-ubyte.gz --select-labels 5,6 --per-label 10 --out "$SMALL/train" --quiet
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"another extraction"* ]]
+  extract=(sherl-extract --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz
+    --labels $FMNIST/t10k-labels-idx1-ubyte.gz --select-labels 5,6,7 --per-label 30 --examples-per-shard 16 --quiet)
+  "${extract[@]}" --out "$WORK/a"
+  "${extract[@]}" --out "$WORK/b"
+  rm "$WORK/b/shard-00002.h5" "$WORK/b/manifest.json"       # as if killed before shard 2 and the manifest
+  run sherl-info --verify "$WORK/b"
+  [ "$status" -ne 0 ]
+  "${extract[@]}" --out "$WORK/b"
+  cmp "$WORK/a/manifest.json" "$WORK/b/manifest.json" || diff <(grep -v command "$WORK/a/manifest.json") <(grep -v command "$WORK/b/manifest.json")
+  for f in "$WORK"/a/shard-*.h5; do cmp "$f" "$WORK/b/$(basename "$f")"; done
+}
+
+@test "extract in partitions makes the same shard set as one run" {
+  extract=(sherl-extract --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz
+    --labels $FMNIST/t10k-labels-idx1-ubyte.gz --select-labels 8,9 --per-label 24 --examples-per-shard 10 --quiet)
+  "${extract[@]}" --out "$WORK/one"
+  "${extract[@]}" --out "$WORK/parts" --shard 0/2
+  [ ! -f "$WORK/parts/manifest.json" ]
+  "${extract[@]}" --out "$WORK/parts" --shard 1/2
+  [ -f "$WORK/parts/manifest.json" ]
+  for f in "$WORK"/one/shard-*.h5; do
+    h5dump -d features "$f" > "$WORK/x" ; h5dump -d features "$WORK/parts/$(basename "$f")" > "$WORK/y"
+    diff <(tail -n +2 "$WORK/x") <(tail -n +2 "$WORK/y")
+  done
+  [ "$(ls "$WORK"/one/shard-*.h5 | wc -l)" -eq "$(ls "$WORK"/parts/shard-*.h5 | wc -l)" ]
+}
+
+@test "every tool has --help and --version" {
+  for tool in sherl-extract sherl-consolidate sherl-train sherl-eval sherl-info sherl-predict; do
+    run $tool --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"--"* ]]
+    run $tool --version
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"$tool"* ]]
+  done
+}
