@@ -68,12 +68,12 @@ torch::Tensor compute_tiers(BackboneImpl& backbone, const ModelInputs& inputs, c
   // and inference tensors cannot be saved for backward.
   torch::NoGradGuard no_grad;
   const int64_t last = *std::max_element(tiers.begin(), tiers.end());
+  torch::Tensor h = backbone.embed(inputs);  // first: it validates the inputs
   auto mask = backbone.token_mask(inputs);
   // Only the asked-for tiers are kept alive, not every layer's output.
   std::vector<torch::Tensor> kept(last + 1);
   std::vector<bool> wanted(last + 1, false);
   for (int64_t t : tiers) wanted[t] = true;
-  torch::Tensor h = backbone.embed(inputs);
   for (int64_t t = 0;; ++t) {
     if (wanted[t]) kept[t] = h;
     if (t == last) break;

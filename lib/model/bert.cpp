@@ -89,6 +89,7 @@ torch::Tensor BertBackboneImpl::embed(const ModelInputs& inputs) {
 }
 
 torch::Tensor BertBackboneImpl::token_mask(const ModelInputs& inputs) {
+  if (!inputs.input_ids.defined()) throw Error(model_type() + " backbone: no input_ids");
   if (!inputs.attention_mask.defined()) return torch::ones_like(inputs.input_ids, torch::kInt64);
   if (inputs.attention_mask.sizes() != inputs.input_ids.sizes())
     throw Error(model_type() + " backbone: attention_mask does not match input_ids");

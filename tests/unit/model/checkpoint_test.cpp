@@ -248,6 +248,8 @@ TEST_F(ModelDir, TextInputsOutsideTheModel) {
   in = tiny_text_inputs();
   in.input_ids = torch::ones({1, 13}, torch::kInt64);  // max_position_embeddings is 12
   EXPECT_THROW(bert->embed(in), sherl::Error);
+  EXPECT_THROW(sherl::compute_tiers(*bert, sherl::ModelInputs{}, {1}), sherl::Error);
+  EXPECT_THROW(bert->token_mask(sherl::ModelInputs{}), sherl::Error);
   // Without token types and mask: zeros and all-ones, as Hugging Face defaults them.
   in = tiny_text_inputs();
   auto full = bert->embed(in);
