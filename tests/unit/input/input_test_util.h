@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,7 @@ inline std::string write_text_model(const ScratchDir& dir, const std::vector<std
   std::string model = dir / "text-model";
   std::system(("mkdir -p '" + model + "'").c_str());
   write_text(model + "/config.json", "{\"model_type\": \"bert\", \"vocab_size\": " + std::to_string(vocab_size) +
-                                         ", \"type_vocab_size\": 2, \"max_position_embeddings\": 64, "
+                                         ", \"type_vocab_size\": 2, \"max_position_embeddings\": 512, "
                                          "\"pad_token_id\": 0}");
   if (!vocab.empty()) {
     std::string text;
@@ -103,4 +104,11 @@ void expect_error(F body, const std::vector<std::string>& fragments) {
   }
 }
 
+}  // namespace sherl::test
+
+namespace sherl::test {
+inline std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 }  // namespace sherl::test
