@@ -57,6 +57,9 @@ IdxReader::IdxReader(const std::string& path, const std::string& display)
     if (d > 0 && v == 0) throw error_at(display_, "IDX dimension " + std::to_string(d) + " is 0");
     dims_.push_back(v);
     if (d > 0) item_bytes_ *= v;
+    // Real IDX items are small images; this also keeps the product far from overflow.
+    if (item_bytes_ > (int64_t(1) << 30))
+      throw error_at(display_, "IDX item size over 1 GiB: not a plausible IDX file");
   }
   header_bytes_ = 4 + 4 * int64_t(ndims);
 }

@@ -70,7 +70,8 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length)
   if (vocab_size_ <= 0) throw error_at(config_file, "missing or invalid 'vocab_size'");
   type_vocab_size_ = int_key(config, "type_vocab_size", 2, config_file);
   // RoBERTa's positions start after the padding index, so two positions are not usable.
-  std::string type = config.value("model_type", "");
+  auto type_it = config.find("model_type");
+  std::string type = type_it != config.end() && type_it->is_string() ? type_it->get<std::string>() : "";
   int64_t positions = int_key(config, "max_position_embeddings", 512, config_file) - (type == "roberta" ? 2 : 0);
   if (max_length < 2 || max_length > positions)
     throw error_at(config_file, "max_length " + std::to_string(max_length) + " must be between 2 and " +
