@@ -40,8 +40,11 @@ T get(const json& j, const std::string& key, const std::string& where) {
   }
 }
 
-json method_json(const MtsaOptions& o) {
-  return {{"projection", o.projection},     {"output", o.output},
+const char* const kMethodSherl = "sherl";
+const char* const kMethodLinear = "linear";
+
+json method_json(const std::string& name, const MtsaOptions& o) {
+  return {{"name", name},                   {"projection", o.projection},     {"output", o.output},
           {"downsample_factor", o.downsample_factor}, {"temperature", o.temperature},
           {"dropout", o.dropout},           {"hidden_size", o.hidden_size},
           {"projection_size", o.projection_size()},    {"num_tiers", o.num_tiers}};
@@ -99,7 +102,7 @@ json info_json(const AdapterInfo& info, const std::string& weights_sha256, int64
   json j;
   j["format"] = kAdapterFormat;
   j["version"] = kAdapterVersion;
-  j["method"] = method_json(info.mtsa);
+  j["method"] = method_json(info.method, info.mtsa);
   j["tiers"] = info.tiers;
   j["late_layers"] = info.late_layers;
   j["task"] = to_string(info.task);
@@ -121,6 +124,9 @@ AdapterInfo info_from_json(const json& j, const std::string& where) {
     throw error_at(where, "unsupported version " + std::to_string(version) + " (this build reads " +
                               std::to_string(kAdapterVersion) + ")");
   AdapterInfo info;
+  info.method = get<std::string>(field(j, "method", where), "name", where + ": method");
+  if (info.method != kMethodSherl && info.method != kMethodLinear)
+    throw error_at(where, "method '" + info.method + "' is not 'sherl' or 'linear'");
   info.mtsa = method_from_json(field(j, "method", where), where + ": method");
   info.tiers = get<std::vector<int64_t>>(j, "tiers", where);
   info.late_layers = get<int64_t>(j, "late_layers", where);
@@ -181,14 +187,17 @@ BackboneIdentity backbone_from_json(const json& j, const std::string& where) {
 std::map<std::string, torch::Tensor> adapter_tensors(Mtsa& mtsa, Head& head) {
   std::map<std::string, torch::Tensor> out;
   auto cpu_f32 = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat).contiguous(); };
-  for (const auto& p : mtsa->named_parameters()) out[p.key()] = cpu_f32(p.value());
+  if (mtsa)
+    for (const auto& p : mtsa->named_parameters()) out[p.key()] = cpu_f32(p.value());
   for (const auto& p : head->named_parameters()) out[kHeadPrefix + p.key()] = cpu_f32(p.value());
   return out;
 }
 
-void save_adapter(const std::string& dir, const AdapterInfo& info, Mtsa& mtsa, Head& head) {
+void save_adapter(const std::string& dir, const AdapterInfo& info_in, Mtsa& mtsa, Head& head) {
+  AdapterInfo info = info_in;
+  info.method = mtsa ? kMethodSherl : kMethodLinear;
   validate_info(info, dir);
-  if (!same_options(info.mtsa, mtsa->options()))
+  if (mtsa && !same_options(info.mtsa, mtsa->options()))
     throw error_at(dir, "the MTSA's options differ from the adapter description being saved");
   if (head->hidden_size() != info.mtsa.hidden_size || head->num_outputs() != info.num_outputs)
     throw error_at(dir, "the head is " + std::to_string(head->hidden_size()) + " -> " +
@@ -223,10 +232,11 @@ Adapter load_adapter(const std::string& dir, torch::Device device) {
   if (sha256_file(weights) != expected_sha)
     throw error_at(weights, "SHA-256 differs from the one recorded in adapter.json (files of different saves?)");
 
-  a.mtsa = Mtsa(a.info.mtsa);
+  if (a.info.method == kMethodSherl) a.mtsa = Mtsa(a.info.mtsa);
   a.head = Head(a.info.mtsa.hidden_size, a.info.num_outputs);
   std::map<std::string, torch::Tensor> params;
-  for (auto& p : a.mtsa->named_parameters()) params[p.key()] = p.value();
+  if (a.mtsa)
+    for (auto& p : a.mtsa->named_parameters()) params[p.key()] = p.value();
   for (auto& p : a.head->named_parameters()) params[kHeadPrefix + p.key()] = p.value();
 
   SafetensorsFile file(weights);
@@ -238,9 +248,11 @@ Adapter load_adapter(const std::string& dir, torch::Device device) {
       throw error_at(weights, "tensor '" + kv.first + "' is not floating-point");
     kv.second.copy_(t);
   }
-  a.mtsa->to(device);
+  if (a.mtsa) {
+    a.mtsa->to(device);
+    a.mtsa->eval();
+  }
   a.head->to(device);
-  a.mtsa->eval();
   a.head->eval();
   return a;
 }
