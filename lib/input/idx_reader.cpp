@@ -32,9 +32,9 @@ std::string item_name(int64_t i, int64_t n) {
 IdxReader::IdxReader(const std::string& path, const std::string& display)
     : path_(path), display_(display.empty() ? path : display) {
   compressed_ = starts_with_gzip_magic(path);
-  gz_ = gzopen(path.c_str(), "rb");
+  gz_.reset(gzopen(path.c_str(), "rb"));
   if (!gz_) throw error_at(display_, std::string("cannot open: ") + std::strerror(errno));
-  gzbuffer(gz_, 1 << 16);
+  gzbuffer(gz_.get(), 1 << 16);
   uint8_t magic[4];
   read_exact(magic, 4, "the IDX header");
   if (magic[0] != 0 || magic[1] != 0)
@@ -64,18 +64,14 @@ IdxReader::IdxReader(const std::string& path, const std::string& display)
   header_bytes_ = 4 + 4 * int64_t(ndims);
 }
 
-IdxReader::~IdxReader() {
-  if (gz_) gzclose(gz_);
-}
-
 void IdxReader::read_exact(void* out, int64_t n, const char* what) {
   auto* p = static_cast<uint8_t*>(out);
   while (n > 0) {
     unsigned chunk = unsigned(std::min<int64_t>(n, 1 << 30));
-    int got = gzread(gz_, p, chunk);
+    int got = gzread(gz_.get(), p, chunk);
     if (got < 0) {
       int code = 0;
-      const char* msg = gzerror(gz_, &code);
+      const char* msg = gzerror(gz_.get(), &code);
       throw error_at(display_, std::string("truncated or corrupt in ") + what + " (zlib: " + msg + ")");
     }
     if (got == 0) throw error_at(display_, std::string("truncated: the file ends in ") + what);
@@ -96,7 +92,7 @@ void IdxReader::skip() {
   if (!compressed_) {
     if (position_ >= count())
       throw error_at(display_, "read past the last of " + std::to_string(count()) + " items");
-    if (gzseek(gz_, item_bytes_, SEEK_CUR) < 0)
+    if (gzseek(gz_.get(), item_bytes_, SEEK_CUR) < 0)
       throw error_at(display_, "seek failed at " + item_name(position_, count()));
     ++position_;
     return;
@@ -107,7 +103,7 @@ void IdxReader::skip() {
 
 void IdxReader::expect_end() {
   uint8_t extra;
-  int got = gzread(gz_, &extra, 1);
+  int got = gzread(gz_.get(), &extra, 1);
   if (got > 0)
     throw error_at(display_, "unexpected data after the " + std::to_string(count()) +
                                  " items the IDX header announces");

@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,6 @@ class IdxReader {
  public:
   // Opens `path` and validates the header; `display` is what messages call the file.
   IdxReader(const std::string& path, const std::string& display);
-  ~IdxReader();
   IdxReader(const IdxReader&) = delete;
   IdxReader& operator=(const IdxReader&) = delete;
 
@@ -40,8 +40,12 @@ class IdxReader {
 
  private:
   void read_exact(void* out, int64_t n, const char* what);
+  // Owned through unique_ptr so that a constructor that throws still closes the file.
+  struct GzClose {
+    void operator()(gzFile f) const { gzclose(f); }
+  };
   std::string path_, display_;
-  gzFile gz_ = nullptr;
+  std::unique_ptr<gzFile_s, GzClose> gz_;
   bool compressed_ = false;
   std::vector<int64_t> dims_;
   int64_t item_bytes_ = 0, header_bytes_ = 0, position_ = 0;
