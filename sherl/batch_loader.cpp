@@ -1,6 +1,22 @@
 #include "sherl/batch_loader.h"
 
+#include <algorithm>
+#include <random>
+
 namespace sherl {
+namespace {
+
+struct StopRequested {};
+
+std::vector<ReadBlock> blocks_of(const ShardSet& set, int64_t block_examples) {
+  std::vector<ReadBlock> blocks;
+  for (size_t s = 0; s < set.shards().size(); ++s)
+    for (int64_t b = 0; b < set.shards()[s]->size(); b += block_examples)
+      blocks.push_back({static_cast<int64_t>(s), b, std::min(set.shards()[s]->size(), b + block_examples)});
+  return blocks;
+}
+
+}  // namespace
 
 Batch collate_examples(const std::vector<ShardExample>& examples, const std::vector<int64_t>& tier_positions) {
   torch::Tensor positions;
@@ -27,9 +43,26 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   return batch;
 }
 
-BatchLoader::BatchLoader(const ShardSet& set, std::vector<int64_t> order, int64_t batch_size, size_t depth,
-                         bool pin, std::vector<int64_t> tier_positions)
-    : set_(set), order_(std::move(order)), batch_size_(batch_size), depth_(depth), pin_(pin),
+ReadPlan sequential_plan(const ShardSet& set, int64_t block_examples) {
+  return {blocks_of(set, block_examples), 0, 0};
+}
+
+ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, int64_t buffer_bytes,
+                       int64_t block_examples) {
+  ReadPlan plan{blocks_of(set, block_examples), 0, seed};
+  std::mt19937_64 rng(seed);
+  for (int64_t i = static_cast<int64_t>(plan.blocks.size()) - 1; i > 0; --i)
+    std::swap(plan.blocks[i], plan.blocks[rng() % static_cast<uint64_t>(i + 1)]);
+  const ShardSetInfo& info = set.info();
+  int64_t tokens = set.size() > 0 ? std::max<int64_t>(1, set.shards()[0]->num_tokens(0)) : 1;
+  int64_t example_bytes = tokens * static_cast<int64_t>(info.tiers.size()) * info.backbone.hidden_size * 4;
+  plan.shuffle_buffer = std::max<int64_t>(batch_size, buffer_bytes / std::max<int64_t>(1, example_bytes));
+  return plan;
+}
+
+BatchLoader::BatchLoader(const ShardSet& set, ReadPlan plan, int64_t batch_size, size_t depth, bool pin,
+                         std::vector<int64_t> tier_positions)
+    : set_(set), plan_(std::move(plan)), batch_size_(batch_size), depth_(depth), pin_(pin),
       tier_positions_(std::move(tier_positions)) {
   thread_ = std::thread([this] { produce(); });
 }
@@ -43,28 +76,48 @@ BatchLoader::~BatchLoader() {
   thread_.join();
 }
 
-int64_t BatchLoader::num_batches() const {
-  return (static_cast<int64_t>(order_.size()) + batch_size_ - 1) / batch_size_;
+void BatchLoader::emit(std::vector<ShardExample>& pending) {
+  Batch batch = collate_examples(pending, tier_positions_);
+  pending.clear();
+  if (pin_) {
+    batch.tiers = batch.tiers.pin_memory();
+    batch.mask = batch.mask.pin_memory();
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return stop_ || queue_.size() < depth_; });
+  if (stop_) throw StopRequested{};
+  queue_.push_back(std::move(batch));
+  changed_.notify_all();
 }
 
 void BatchLoader::produce() {
   try {
-    for (size_t begin = 0; begin < order_.size(); begin += batch_size_) {
-      size_t end = std::min(order_.size(), begin + static_cast<size_t>(batch_size_));
-      std::vector<ShardExample> examples;
-      examples.reserve(end - begin);
-      for (size_t i = begin; i < end; ++i) examples.push_back(set_.read(order_[i]));
-      Batch batch = collate_examples(examples, tier_positions_);
-      if (pin_) {
-        batch.tiers = batch.tiers.pin_memory();
-        batch.mask = batch.mask.pin_memory();
+    std::mt19937_64 rng(plan_.seed);
+    std::vector<ShardExample> buffer, pending;
+    auto take = [&](ShardExample e) {
+      pending.push_back(std::move(e));
+      if (static_cast<int64_t>(pending.size()) == batch_size_) emit(pending);
+    };
+    for (const ReadBlock& block : plan_.blocks) {
+      for (auto& e : set_.shards()[block.shard]->read_range(block.begin, block.end)) {
+        if (plan_.shuffle_buffer <= 0) {
+          take(std::move(e));
+          continue;
+        }
+        e.features = e.features.clone();  // read_range's examples share one block of memory
+        buffer.push_back(std::move(e));
+        if (static_cast<int64_t>(buffer.size()) < plan_.shuffle_buffer) continue;
+        size_t pick = rng() % buffer.size();
+        std::swap(buffer[pick], buffer.back());
+        take(std::move(buffer.back()));
+        buffer.pop_back();
       }
-      std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [this] { return stop_ || queue_.size() < depth_; });
-      if (stop_) return;
-      queue_.push_back(std::move(batch));
-      changed_.notify_all();
     }
+    for (int64_t i = static_cast<int64_t>(buffer.size()) - 1; i > 0; --i)
+      std::swap(buffer[i], buffer[rng() % static_cast<uint64_t>(i + 1)]);
+    for (auto& e : buffer) take(std::move(e));
+    if (!pending.empty()) emit(pending);
+  } catch (const StopRequested&) {
   } catch (...) {
     std::lock_guard<std::mutex> lock(mutex_);
     error_ = std::current_exception();

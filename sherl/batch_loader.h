@@ -1,10 +1,19 @@
 #pragma once
-// Mini-batches of cached tiers read from a shard set by a background thread, so that
-// HDF5 reads and zstd decompression overlap the training step. Only `depth` batches are
-// ever in memory: the data set is never loaded whole.
+// Mini-batches of cached tiers read from a shard set by a background thread, so that HDF5
+// reads and zstd decompression overlap the training step. Memory is bounded by the
+// shuffle buffer and `depth` batches: the data set is never loaded whole.
+//
+// Shards are read in blocks of consecutive examples, so that every compressed chunk is
+// decompressed once per pass (a chunk holds several examples: reading examples one by one
+// in random order decompresses each chunk several times). Training randomises with the
+// classic shard-shuffle + shuffle-buffer scheme: blocks from all shards in a random order
+// stream through a buffer from which examples leave at random, so batches mix examples of
+// many blocks and shards. Everything is a function of the seed: a resumed run sees the
+// same batches.
 #include <torch/torch.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -26,24 +35,40 @@ struct Batch {
 // (empty: all).
 Batch collate_examples(const std::vector<ShardExample>& examples, const std::vector<int64_t>& tier_positions = {});
 
+struct ReadBlock {
+  int64_t shard = 0, begin = 0, end = 0;  // examples [begin, end) of shards()[shard]
+};
+
+struct ReadPlan {
+  std::vector<ReadBlock> blocks;   // read in this order
+  int64_t shuffle_buffer = 0;      // examples held for shuffling (0: keep the read order)
+  uint64_t seed = 0;               // of the buffer's draws
+};
+
+// Every example once, in shard-set order.
+ReadPlan sequential_plan(const ShardSet& set, int64_t block_examples = 256);
+// Blocks in a seeded random order through a shuffle buffer of at most `buffer_bytes` of
+// float32 features (and at least one batch).
+ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, int64_t buffer_bytes,
+                       int64_t block_examples = 64);
+
 class BatchLoader {
  public:
-  // Reads the examples of `order` (global indices into `set`) in that order, batch_size at
-  // a time (the last batch may be smaller). pin: page-locked batches for fast CUDA copies.
-  BatchLoader(const ShardSet& set, std::vector<int64_t> order, int64_t batch_size, size_t depth = 4,
-              bool pin = false, std::vector<int64_t> tier_positions = {});
+  // pin: page-locked batches for fast CUDA copies.
+  BatchLoader(const ShardSet& set, ReadPlan plan, int64_t batch_size, size_t depth = 4, bool pin = false,
+              std::vector<int64_t> tier_positions = {});
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
   // The next batch; false at the end. Rethrows a read error (naming the shard file).
   bool next(Batch& out);
-  int64_t num_batches() const;
 
  private:
   void produce();
+  void emit(std::vector<ShardExample>& pending);
 
   const ShardSet& set_;
-  std::vector<int64_t> order_;
+  ReadPlan plan_;
   int64_t batch_size_;
   size_t depth_;
   bool pin_;

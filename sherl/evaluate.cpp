@@ -13,9 +13,7 @@ Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t bat
   torch::NoGradGuard no_grad;
   bool was_training = model->is_training();
   model->eval();
-  std::vector<int64_t> order(data.size());
-  std::iota(order.begin(), order.end(), 0);
-  BatchLoader loader(data, order, batch_size, 4, device.is_cuda(), tier_positions);
+  BatchLoader loader(data, sequential_plan(data), batch_size, 4, device.is_cuda(), tier_positions);
   std::vector<torch::Tensor> outputs, targets, ids;
   Batch batch;
   while (loader.next(batch)) {

@@ -42,7 +42,6 @@ int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
 
   InputSpec spec = o.input;
   spec.model_dir = o.model_dir;
-  if (spec.select_labels.empty() && info.task == Task::Classify) spec.select_labels = info.label_names;
   InputPlan plan = plan_input(spec);
   auto source = open_source(spec, plan);
   if (o.header) out << prediction_header(false);

@@ -61,17 +61,14 @@ json run_arguments(const TrainOptions& o) {
           {"method", to_string(o.method)}, {"projection", o.projection}, {"output", o.output},
           {"downsample_factor", o.downsample_factor}, {"epochs", o.epochs}, {"batch_size", o.batch_size},
           {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"warmup_steps", o.warmup_steps},
-          {"schedule", o.schedule}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed}};
+          {"schedule", o.schedule}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed},
+          {"shuffle_buffer_bytes", o.shuffle_buffer_bytes}};
 }
 
-// The order of the training examples in an epoch: a function of (seed, epoch) only, so that
-// a resumed run sees exactly the batches an uninterrupted one would.
-std::vector<int64_t> epoch_order(int64_t n, int64_t seed, int64_t epoch) {
-  std::vector<int64_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch));
-  for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
-  return order;
+// The data order of an epoch is a function of (seed, epoch) only, so that a resumed run
+// sees exactly the batches an uninterrupted one would.
+uint64_t epoch_seed(int64_t seed, int64_t epoch) {
+  return static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch);
 }
 
 struct RunPaths {
@@ -241,7 +238,8 @@ TrainResult train(const TrainOptions& o) {
     auto start = std::chrono::steady_clock::now();
     torch::manual_seed(static_cast<uint64_t>(o.seed) * 1000003ULL + static_cast<uint64_t>(epoch));  // dropout
     model->train();
-    BatchLoader loader(train_set, epoch_order(n, o.seed, epoch), o.batch_size, 4, o.device.is_cuda());
+    BatchLoader loader(train_set, shuffled_plan(train_set, epoch_seed(o.seed, epoch), o.batch_size, o.shuffle_buffer_bytes),
+                       o.batch_size, 4, o.device.is_cuda());
     double loss_sum = 0;
     int64_t seen = 0;
     Batch batch;

@@ -27,6 +27,7 @@ struct TrainOptions {
   double clip_norm = 1.0;                // 0 = no clipping
   int64_t patience = 0;                  // stop after this many epochs without improvement (0 = never)
   int64_t seed = 0;
+  int64_t shuffle_buffer_bytes = 256 << 20;  // see sherl/batch_loader.h
   torch::Device device = torch::kCPU;
   bool resume = false;
   bool quiet = false;

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "sherl/consolidate.h"
@@ -31,7 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--zstd-level", o.compression.zstd_level, "zstd level of the output, 0 = none")->capture_default_str();
   app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
-  CLI11_PARSE(app, argc, argv);
+  if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
 
   return sherl::run_tool("sherl-consolidate", [&] {
     o.dtype = sherl::parse_feature_dtype(dtype);

@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "sherl/evaluation_report.h"
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "examples per forward pass")->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: one per core)");
-  CLI11_PARSE(app, argc, argv);
+  if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
 
   return sherl::run_tool("sherl-eval", [&] {
     sherl::set_threads(threads);

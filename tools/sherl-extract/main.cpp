@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "lib/core/error.h"
+#include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/extract/extractor.h"
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   app.add_flag("--merge", merge, "only merge the partitions' manifests in --out into manifest.json");
   app.add_flag("--overwrite", o.overwrite, "replace a shard set in --out made from another model, input or tier set");
   app.add_flag("--quiet", o.quiet, "no progress line");
-  CLI11_PARSE(app, argc, argv);
+  if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
 
   return sherl::run_tool("sherl-extract", [&] {
     if (merge) {

@@ -11,6 +11,7 @@
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
+#include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/shard/shard.h"
@@ -144,12 +145,7 @@ int main(int argc, char** argv) {
                "exit 1 naming file, dataset and problem");
   app.add_option("paths", paths, "shard files (.h5) or shard-set directories")->required();
   app.set_version_flag("--version", std::string("sherl-info ") + SHERL_VERSION);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
   return sherl::run_tool("sherl-info", [&] {
     if (check) {
       bool ok = true;

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/extract/extractor.h"
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads (0: one per core)");
   app.add_option("--spool-dir", spool_dir, "where standard input is spooled")->capture_default_str();
   app.add_flag("--no-header", no_header, "no header line");
-  CLI11_PARSE(app, argc, argv);
+  if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
 
   return sherl::run_tool("sherl-predict", [&] {
     sherl::set_threads(threads);

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "sherl/trainer.h"
@@ -39,16 +40,20 @@ int main(int argc, char** argv) {
   app.add_option("--patience", o.patience, "stop after this many epochs without improvement (0: never)")
       ->capture_default_str();
   app.add_option("--seed", o.seed, "seed of initialisation, data order and dropout")->capture_default_str();
+  int64_t shuffle_mb = o.shuffle_buffer_bytes >> 20;
+  app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
+      ->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: one per core)");
   app.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
-  CLI11_PARSE(app, argc, argv);
+  if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
 
   return sherl::run_tool("sherl-train", [&] {
     sherl::set_threads(threads);
     o.device = sherl::parse_device(device);
     o.method = sherl::parse_method(method);
+    o.shuffle_buffer_bytes = shuffle_mb << 20;
     o.command_line = sherl::command_line(argc, argv);
     sherl::TrainResult r = sherl::train(o);
     if (!o.quiet)

@@ -1,0 +1,19 @@
+#pragma once
+// Command-line parsing shared by the tools (header-only: only tools/ link CLI11).
+#include <CLI/CLI.hpp>
+
+namespace sherl {
+
+// Parses argv into `app`. Returns -1 when the tool should go on; otherwise the exit status
+// to return at once: 0 after --help / --version, 2 for a usage error (CLI11 prints the
+// message). Every sherl tool exits 2 on usage errors, whatever CLI11's own codes are.
+inline int parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+}
+
+}  // namespace sherl
