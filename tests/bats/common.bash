@@ -15,3 +15,18 @@ setup() {
 teardown() {
   rm -rf "$WORK"
 }
+
+# Succeeds when two shard sets hold the same examples: same shard files, and in each the
+# same features, offsets, example ids and labels (attributes such as the command line may
+# differ).
+same_shard_data() {
+  local a="$1" b="$2" f name
+  [ "$(cd "$a" && ls shard-*.h5)" = "$(cd "$b" && ls shard-*.h5)" ] || return 1
+  for f in "$a"/shard-*.h5; do
+    name=$(basename "$f")
+    for d in features offsets example_id label; do
+      diff <(h5dump -d "$d" "$f" | tail -n +2) <(h5dump -d "$d" "$b/$name" | tail -n +2) > /dev/null || {
+        echo "$name: dataset $d differs" >&2; return 1; }
+    done
+  done
+}

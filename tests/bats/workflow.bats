@@ -26,9 +26,9 @@ setup_file() {
   echo "$output" | $PY -c '
 import json, sys
 info = json.load(sys.stdin)
-s = info if "tiers" in info else info[0] if isinstance(info, list) else list(info.values())[0]
-text = json.dumps(info)
-assert "200" in text, text[:400]
+assert info["examples"] == 200, info["examples"]
+assert info["info"]["tiers"] == [0, 1, 2, 3, 4, 5]      # embeddings + layers 0..4: K = 1 of 6
+assert info["info"]["label_names"] == ["5", "6", "7", "8", "9"]
 ' 
   run sherl-info --verify "$SMALL/train"
   [ "$status" -eq 0 ]
@@ -55,7 +55,7 @@ assert c["val_examples"] == 40                            # 20% of each of 5 cla
 PY
 }
 
-@test "train then eval: metrics JSON, frozen late layers, curve and log" {
+@test "train then eval: metrics JSON, predictions, curve and log" {
   run sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --val "$SMALL/cons/val" \
     --out "$WORK/run" --epochs 3 --threads 1 --quiet
   [ "$status" -eq 0 ]
@@ -91,7 +91,8 @@ worst = 0.0
 for i, row in ev.items():
     assert pr[i][1] == row[1], (i, pr[i], row)
     worst = max(worst, max(abs(float(a) - float(b)) for a, b in zip(pr[i][2].split(","), row[2].split(","))))
-assert worst <= 2e-6, worst
+# the same model on the same values; only the batch shapes (BLAS blocking) differ
+assert worst <= 1e-4, worst
 PY
 }
 
@@ -147,14 +148,16 @@ PY
   [[ "$output" == *"another extraction"* ]]
   extract=(sherl-extract --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz
     --labels $FMNIST/t10k-labels-idx1-ubyte.gz --select-labels 5,6,7 --per-label 30 --examples-per-shard 16 --quiet)
-  "${extract[@]}" --out "$WORK/a"
   "${extract[@]}" --out "$WORK/b"
+  cp -r "$WORK/b" "$WORK/a"
   rm "$WORK/b/shard-00002.h5" "$WORK/b/manifest.json"       # as if killed before shard 2 and the manifest
+  touch "$WORK/b/.shard-00003.h5.tmp.99999"                 # and a temporary left behind
   run sherl-info --verify "$WORK/b"
   [ "$status" -ne 0 ]
   "${extract[@]}" --out "$WORK/b"
-  cmp "$WORK/a/manifest.json" "$WORK/b/manifest.json" || diff <(grep -v command "$WORK/a/manifest.json") <(grep -v command "$WORK/b/manifest.json")
-  for f in "$WORK"/a/shard-*.h5; do cmp "$f" "$WORK/b/$(basename "$f")"; done
+  [ ! -e "$WORK/b/.shard-00003.h5.tmp.99999" ]
+  sherl-info --verify "$WORK/b"
+  same_shard_data "$WORK/a" "$WORK/b"
 }
 
 @test "extract in partitions makes the same shard set as one run" {
@@ -165,11 +168,8 @@ PY
   [ ! -f "$WORK/parts/manifest.json" ]
   "${extract[@]}" --out "$WORK/parts" --shard 1/2
   [ -f "$WORK/parts/manifest.json" ]
-  for f in "$WORK"/one/shard-*.h5; do
-    h5dump -d features "$f" > "$WORK/x" ; h5dump -d features "$WORK/parts/$(basename "$f")" > "$WORK/y"
-    diff <(tail -n +2 "$WORK/x") <(tail -n +2 "$WORK/y")
-  done
-  [ "$(ls "$WORK"/one/shard-*.h5 | wc -l)" -eq "$(ls "$WORK"/parts/shard-*.h5 | wc -l)" ]
+  sherl-info --verify "$WORK/parts"
+  same_shard_data "$WORK/one" "$WORK/parts"
 }
 
 @test "every tool has --help and --version" {
