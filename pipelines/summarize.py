@@ -2,7 +2,7 @@
 """Summary table of a sherl workflow: one row per training run with its settings, test
 metrics, training time and peak memory. Writes <out>/summary.tsv and <out>/summary.md.
 
-usage: summarize.py OUT RUN...   (RUN = <method>-seed<S>-lr<LR>, a directory in OUT/runs)
+usage: summarize.py OUT RUN...   (RUN = <method>_seed<S>_lr<LR>, a directory in OUT/runs)
 """
 import json
 import math
@@ -21,7 +21,7 @@ def run_row(out, name):
             entry = json.loads(line)
             if entry.get("done"):
                 done = entry
-    method, seed, lr = name.split("-", 2)
+    method, seed, lr = name.split("_", 2)
     val = adapter.get("metrics", {}).get("validation", {})
     return {
         "run": name,
