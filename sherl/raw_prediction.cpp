@@ -1,6 +1,5 @@
 #include "sherl/raw_prediction.h"
 
-#include <filesystem>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
@@ -9,16 +8,9 @@
 #include "sherl/adapter_io.h"
 #include "sherl/predictions.h"
 
-namespace fs = std::filesystem;
 
 namespace sherl {
 namespace {
-
-int64_t pad_token_id(const std::string& model_dir) {
-  json config = read_json_file((fs::path(model_dir) / "config.json").string());
-  auto it = config.find("pad_token_id");
-  return it != config.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
 
 // The adapter was trained on tiers rounded to the shards' dtype; rounding here too makes
 // predictions on raw input equal those on shards of the same input.
@@ -38,7 +30,6 @@ int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
   auto late_route = std::make_shared<LateRoute>(backbone, info.late_layers);
   AdaptedModel model(adapter.mtsa, adapter.head, late_route);
   model->eval();
-  int64_t pad_id = pad_token_id(o.model_dir);
 
   InputSpec spec = o.input;
   spec.model_dir = o.model_dir;
@@ -50,9 +41,7 @@ int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
   std::vector<RawExample> batch;
   RawExample example;
   auto flush = [&] {
-    ModelInputs inputs = collate(batch, pad_id);
-    for (auto* t : {&inputs.pixel_values, &inputs.input_ids, &inputs.token_type_ids, &inputs.attention_mask})
-      if (t->defined()) *t = t->to(o.device);
+    ModelInputs inputs = to_device(collate(batch, backbone->pad_token_id()), o.device);
     torch::Tensor tiers = round_like_training(compute_tiers(*backbone, inputs, info.tiers), info);
     torch::Tensor mask = backbone->token_mask(inputs);
     torch::Tensor outputs = model->forward(tiers, mask).to(torch::kCPU);

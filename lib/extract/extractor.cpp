@@ -144,24 +144,10 @@ std::optional<ManifestEntry> existing_shard(const std::string& dir, const Block&
                        static_cast<int64_t>(fs::file_size(path))};
 }
 
-int64_t pad_token_id(const std::string& model_dir) {
-  json config = read_json_file((fs::path(model_dir) / "config.json").string());
-  auto it = config.find("pad_token_id");
-  return it != config.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
 // Runs the backbone over one batch and appends each example's valid tokens to the writer.
-void extract_batch(BackboneImpl& backbone, const std::vector<RawExample>& batch, int64_t pad_id,
-                   const std::vector<int64_t>& tiers, FeatureDType dtype, torch::Device device,
-                   ShardWriter& writer) {
-  ModelInputs inputs = collate(batch, pad_id);
-  auto to_device = [&](torch::Tensor& t) {
-    if (t.defined()) t = t.to(device, /*non_blocking=*/true);
-  };
-  to_device(inputs.pixel_values);
-  to_device(inputs.input_ids);
-  to_device(inputs.token_type_ids);
-  to_device(inputs.attention_mask);
+void extract_batch(BackboneImpl& backbone, const std::vector<RawExample>& batch, const std::vector<int64_t>& tiers,
+                   FeatureDType dtype, torch::Device device, ShardWriter& writer) {
+  ModelInputs inputs = to_device(collate(batch, backbone.pad_token_id()), device);
   torch::Tensor features = compute_tiers(backbone, inputs, tiers).to(torch_dtype(dtype)).to(torch::kCPU);
   torch::Tensor lengths = backbone.token_mask(inputs).sum(1).to(torch::kCPU);
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -299,7 +285,6 @@ ExtractReport run_extraction(const ExtractOptions& o) {
 
   if (report.shards_kept < static_cast<int64_t>(blocks.size())) {
     Backbone backbone = load_backbone(o.model_dir, o.device);
-    int64_t pad_id = pad_token_id(o.model_dir);
     auto source = open_source(o.input, plan);
     Progress progress("sherl-extract", report.examples, o.quiet);
     torch::InferenceMode inference;
@@ -320,7 +305,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
         if (position++ < block.begin || !work) continue;
         batch.push_back(std::move(example));
         if (static_cast<int64_t>(batch.size()) == o.batch_size || position == block.end) {
-          extract_batch(*backbone, batch, pad_id, info.tiers, o.dtype, o.device, *writer);
+          extract_batch(*backbone, batch, info.tiers, o.dtype, o.device, *writer);
           progress.advance(batch.size());
           batch.clear();
         }

@@ -84,4 +84,10 @@ torch::Tensor compute_tiers(BackboneImpl& backbone, const ModelInputs& inputs, c
   return torch::stack(picked, 2);
 }
 
+ModelInputs to_device(const ModelInputs& inputs, torch::Device device) {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device, /*non_blocking=*/true) : t; };
+  return {move(inputs.pixel_values), move(inputs.input_ids), move(inputs.token_type_ids),
+          move(inputs.attention_mask)};
+}
+
 }  // namespace sherl

@@ -41,9 +41,15 @@ class BackboneImpl : public torch::nn::Module {
   virtual torch::Tensor pool(const torch::Tensor& last_hidden) = 0;
   // Parameters of layer i only (for freezing checks and the late route).
   virtual std::vector<torch::Tensor> layer_parameters(int64_t i) = 0;
+  // The id that pads text batches (config.json's pad_token_id, with the model type's
+  // Hugging Face default); 0 for image models.
+  virtual int64_t pad_token_id() const { return 0; }
 };
 
 using Backbone = std::shared_ptr<BackboneImpl>;
+
+// The inputs moved to `device` (undefined tensors stay undefined).
+ModelInputs to_device(const ModelInputs& inputs, torch::Device device);
 
 // Loads the backbone from a Hugging Face model directory, weights converted to float32 on
 // `device`, all parameters frozen (requires_grad = false), eval mode. Accepts tensor names
