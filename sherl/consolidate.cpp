@@ -70,14 +70,16 @@ class SplitWriter {
   std::vector<ManifestEntry> entries_;
 };
 
+// The strata of the validation split: class labels (read at open, no features touched),
+// or one stratum for other label kinds.
 std::vector<int64_t> class_labels(const ShardSet& set) {
+  if (set.info().label_kind != LabelKind::Class) return std::vector<int64_t>(set.size(), 0);
   std::vector<int64_t> labels;
   labels.reserve(set.size());
-  if (set.info().label_kind != LabelKind::Class) return std::vector<int64_t>(set.size(), 0);
-  for (const auto& shard : set.shards())
-    for (int64_t begin = 0; begin < shard->size(); begin += 256)
-      for (auto& e : shard->read_range(begin, std::min(shard->size(), begin + 256)))
-        labels.push_back(e.label.item<int64_t>());
+  for (const auto& shard : set.shards()) {
+    auto a = shard->labels().accessor<int64_t, 1>();
+    for (int64_t i = 0; i < a.size(0); ++i) labels.push_back(a[i]);
+  }
   return labels;
 }
 

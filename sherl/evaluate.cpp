@@ -1,7 +1,6 @@
 #include "sherl/evaluate.h"
 
 #include <algorithm>
-#include <numeric>
 
 #include "lib/core/error.h"
 #include "sherl/batch_loader.h"

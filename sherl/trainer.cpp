@@ -6,8 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <numeric>
-#include <random>
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"

@@ -17,7 +17,7 @@ namespace sherl {
 // die by the signal (exit status 130/143 as seen by the shell).
 void prepare_process(int argc, char** argv);
 
-// Sets LibTorch's intra-op threads (0 = leave the default: one per core).
+// Sets LibTorch's intra-op threads (0 = leave LibTorch's default, which OMP_NUM_THREADS sets).
 void set_threads(int threads);
 
 // "auto" (CUDA when LibTorch has it and a device is visible), "cpu", "cuda", "cuda:N".

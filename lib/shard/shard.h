@@ -93,6 +93,7 @@ class ShardReader {
   int64_t size() const;                       // examples
   int64_t num_tokens(int64_t i) const;        // tokens of example i
   const std::vector<int64_t>& ids() const;    // example ids, in file order
+  const torch::Tensor& labels() const;        // int64 [n] or float32 [n, L], read at open
   ShardExample read(int64_t i) const;         // features converted to float32
   // Reads examples [begin, end) with one HDF5 read (cheapest for sequential passes).
   std::vector<ShardExample> read_range(int64_t begin, int64_t end) const;

@@ -164,6 +164,8 @@ int64_t ShardReader::num_tokens(int64_t i) const {
   return impl_->offsets[i + 1] - impl_->offsets[i];
 }
 
+const torch::Tensor& ShardReader::labels() const { return impl_->labels; }
+
 ShardExample ShardReader::read(int64_t i) const {
   num_tokens(i);  // range check
   auto examples = read_range(i, i + 1);
