@@ -14,8 +14,11 @@ LateRoute::LateRoute(Backbone backbone, int64_t late_layers)
 
 torch::Tensor LateRoute::forward(const torch::Tensor& hidden, const torch::Tensor& mask) const {
   torch::Tensor h = hidden;
-  for (int64_t i = backbone_->num_layers() - late_layers_; i < backbone_->num_layers(); ++i)
-    h = backbone_->layer(i, h, mask);
+  const int64_t last = backbone_->num_layers() - 1;
+  for (int64_t i = last - late_layers_ + 1; i < last; ++i) h = backbone_->layer(i, h, mask);
+  // pool() reads only the first tokens: the last layer computes those alone, which cuts
+  // its work (forward and backward) by about the sequence length for the MLP.
+  h = backbone_->layer(last, h, mask, BackboneImpl::kPooledTokens);
   return backbone_->pool(h);
 }
 

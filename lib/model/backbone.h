@@ -34,11 +34,15 @@ class BackboneImpl : public torch::nn::Module {
   virtual torch::Tensor embed(const ModelInputs& inputs) = 0;
   // Valid-token mask [B, T] (int64, 1 = token) matching embed()'s output (all ones for ViT).
   virtual torch::Tensor token_mask(const ModelInputs& inputs) = 0;
-  // Layer i (0-based) on hidden states [B, T, d]; mask [B, T] int64 (1 = attend).
-  virtual torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask) = 0;
+  // Layer i (0-based) on hidden states [B, T, d]; mask [B, T] int64 (1 = attend). With
+  // 0 < queries < T only the first `queries` tokens' outputs are computed: [B, queries, d].
+  virtual torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
+                              int64_t queries = 0) = 0;
   // The backbone's own pooling of the last layer's output: [B, d]. BERT: CLS token (no
-  // pooler); RoBERTa: first token; ViT: final LayerNorm then CLS.
+  // pooler); RoBERTa: first token; ViT: final LayerNorm then CLS. Every backbone reads
+  // only the first kPooledTokens tokens of last_hidden.
   virtual torch::Tensor pool(const torch::Tensor& last_hidden) = 0;
+  static constexpr int64_t kPooledTokens = 1;
   // Parameters of layer i only (for freezing checks and the late route).
   virtual std::vector<torch::Tensor> layer_parameters(int64_t i) = 0;
   // The id that pads text batches (config.json's pad_token_id, with the model type's

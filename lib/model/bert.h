@@ -20,7 +20,8 @@ class BertBackboneImpl : public BackboneImpl {
   torch::Tensor embed(const ModelInputs& inputs) override;
   torch::Tensor token_mask(const ModelInputs& inputs) override;
   int64_t pad_token_id() const override { return pad_token_id_; }
-  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask) override;
+  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
+                      int64_t queries = 0) override;
   torch::Tensor pool(const torch::Tensor& last_hidden) override;
   std::vector<torch::Tensor> layer_parameters(int64_t i) override;
 

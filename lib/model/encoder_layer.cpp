@@ -1,6 +1,8 @@
 #include "lib/model/encoder_layer.h"
 
+#include <array>
 #include <cmath>
+#include <utility>
 #include <limits>
 
 #include "lib/core/error.h"
@@ -25,16 +27,40 @@ EncoderLayerImpl::EncoderLayerImpl(const EncoderConfig& c, bool pre_norm, bool q
   norm_mlp_ = register_module("norm_mlp", torch::nn::LayerNorm(norm));
 }
 
-torch::Tensor EncoderLayerImpl::attention(const torch::Tensor& x, const torch::Tensor& attention_bias) {
-  const int64_t B = x.size(0), T = x.size(1);
-  // [B, T, 3d] -> [3, B, heads, T, head_dim]: q, k, v are views, no copies.
-  auto qkv = qkv_(x).view({B, T, 3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
-  auto q = qkv[0], k = qkv[1], v = qkv[2];
-  // As Hugging Face: (q k^T) / sqrt(head_dim) + mask, then softmax over keys.
-  auto scores = torch::matmul(q, k.transpose(-1, -2)).div_(score_scale_);
+std::array<torch::Tensor, 3> EncoderLayerImpl::project_qkv(const torch::Tensor& x, int64_t queries) {
+  const int64_t B = x.size(0), T = x.size(1), d = num_heads_ * head_dim_;
+  if (queries == T) {
+    // [B, T, 3d] -> [3, B, heads, T, head_dim]: q, k, v are views, no copies.
+    auto qkv = qkv_(x).view({B, T, 3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+    return {qkv[0], qkv[1], qkv[2]};
+  }
+  // Queries of the first tokens only; keys and values of every token. Rows [0, d) of the
+  // fused weight are the query projection, rows [d, 3d) key then value.
+  auto rows = [&](int64_t first, int64_t count) {
+    return std::make_pair(qkv_->weight.narrow(0, first, count),
+                          qkv_bias_ ? qkv_->bias.narrow(0, first, count) : torch::Tensor());
+  };
+  auto [wq, bq] = rows(0, d);
+  auto [wkv, bkv] = rows(d, 2 * d);
+  namespace F = torch::nn::functional;
+  auto q = F::linear(x.narrow(1, 0, queries), wq, bq).view({B, queries, num_heads_, head_dim_}).transpose(1, 2);
+  auto kv = F::linear(x, wkv, bkv).view({B, T, 2, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+  return {q, kv[0], kv[1]};
+}
+
+torch::Tensor EncoderLayerImpl::attention(const torch::Tensor& x, const torch::Tensor& attention_bias,
+                                          int64_t queries) {
+  auto [q, k, v] = project_qkv(x, queries);
+  // As Hugging Face: (q k^T) / sqrt(head_dim) + mask, then softmax over keys. For a few
+  // queries, products broadcast and summed beat a batched matmul, which on the CPU makes one
+  // BLAS call (and half a dozen tensor views) per example and head.
+  const bool few_queries = queries < x.size(1);
+  auto scores = few_queries ? (q.unsqueeze(-2) * k.unsqueeze(-3)).sum(-1) : torch::matmul(q, k.transpose(-1, -2));
+  scores.div_(score_scale_);
   if (attention_bias.defined()) scores.add_(attention_bias);
-  auto context = torch::matmul(torch::softmax(scores, -1), v);  // [B, heads, T, head_dim]
-  return attention_out_(context.transpose(1, 2).reshape({B, T, num_heads_ * head_dim_}));
+  auto probs = torch::softmax(scores, -1);  // [B, heads, queries, T]
+  auto context = few_queries ? (probs.unsqueeze(-1) * v.unsqueeze(-3)).sum(-2) : torch::matmul(probs, v);
+  return attention_out_(context.transpose(1, 2).reshape({x.size(0), queries, num_heads_ * head_dim_}));
 }
 
 torch::Tensor EncoderLayerImpl::mlp(const torch::Tensor& x) {
@@ -47,12 +73,18 @@ torch::Tensor EncoderLayerImpl::mlp(const torch::Tensor& x) {
   return output_(h);
 }
 
-torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& attention_bias) {
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& attention_bias,
+                                        int64_t queries) {
+  const int64_t T = hidden.size(1);
+  if (queries <= 0 || queries > T) queries = T;
+  // Every operation after attention acts on each token alone, so the first `queries`
+  // outputs need only the first `queries` residuals.
+  const torch::Tensor residual = queries == T ? hidden : hidden.narrow(1, 0, queries);
   if (pre_norm_) {
-    auto h = hidden + attention(norm_attention_(hidden), attention_bias);
+    auto h = residual + attention(norm_attention_(hidden), attention_bias, queries);
     return h + mlp(norm_mlp_(h));
   }
-  auto h = norm_attention_(hidden + attention(hidden, attention_bias));
+  auto h = norm_attention_(residual + attention(hidden, attention_bias, queries));
   return norm_mlp_(h + mlp(h));
 }
 

@@ -4,6 +4,7 @@
 // does one [d -> 3d] matmul instead of three.
 #include <torch/torch.h>
 
+#include <array>
 #include <string>
 
 #include "lib/model/model_config.h"
@@ -22,13 +23,18 @@ struct EncoderLayerNames {
 class EncoderLayerImpl : public torch::nn::Module {
  public:
   EncoderLayerImpl(const EncoderConfig& config, bool pre_norm, bool qkv_bias);
-  // hidden [B, T, d]; attention_bias [B, 1, 1, T] added to the attention scores.
-  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& attention_bias);
+  // hidden [B, T, d]; attention_bias [B, 1, 1, T] added to the attention scores. Returns
+  // [B, T, d], or with 0 < queries < T the outputs of the first `queries` tokens only,
+  // [B, queries, d] (they still attend to every token): the same values for a fraction of
+  // the work when only those tokens are read.
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& attention_bias, int64_t queries = 0);
   // Loads "<prefix>.<names...>" tensors from the checkpoint into this layer.
   void load(const Checkpoint& checkpoint, const std::string& prefix, const EncoderLayerNames& names);
 
  private:
-  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& attention_bias);
+  // q [B, heads, queries, head_dim]; k, v [B, heads, T, head_dim].
+  std::array<torch::Tensor, 3> project_qkv(const torch::Tensor& x, int64_t queries);
+  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& attention_bias, int64_t queries);
   torch::Tensor mlp(const torch::Tensor& x);
 
   int64_t num_heads_, head_dim_;

@@ -22,7 +22,8 @@ class VitBackboneImpl : public BackboneImpl {
   torch::Tensor token_mask(const ModelInputs& inputs) override;
   // The mask is applied like BERT's (an all-ones mask changes nothing), so that callers can
   // treat every backbone alike.
-  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask) override;
+  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
+                      int64_t queries = 0) override;
   torch::Tensor pool(const torch::Tensor& last_hidden) override;
   std::vector<torch::Tensor> layer_parameters(int64_t i) override;
 

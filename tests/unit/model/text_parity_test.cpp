@@ -106,6 +106,27 @@ TEST_F(TextParity, LayerIsDifferentiableInItsInputOnly) {
   EXPECT_THROW(backbone->layer(3, hidden, ref.get("attention_mask")), sherl::Error);
 }
 
+// The late route's last layer computes only the pooled token: with queries = 1 a layer
+// gives the first row of its full output (post-LN BERT, padded batch), and gradients to
+// its input match those of the full layer restricted to that row.
+TEST_F(TextParity, LayerForFirstTokensOnlyMatchesFullLayer) {
+  sherl::SafetensorsFile ref((*dir_ / "bert-reference.safetensors").string());
+  auto backbone = sherl::load_backbone((*dir_ / "bert").string());
+  auto mask = ref.get("attention_mask");
+  auto full_in = ref.get("tier_2").clone().requires_grad_(true);
+  auto part_in = ref.get("tier_2").clone().requires_grad_(true);
+  auto full = backbone->layer(2, full_in, mask);
+  auto part = backbone->layer(2, part_in, mask, 1);
+  ASSERT_EQ(part.sizes(), (std::vector<int64_t>{full.size(0), 1, full.size(2)}));
+  EXPECT_LT((part - full.narrow(1, 0, 1)).abs().max().item<double>(), 1e-5);
+  full.narrow(1, 0, 1).sum().backward();
+  part.sum().backward();
+  EXPECT_GT(part_in.grad().narrow(1, 1, 2).abs().sum().item<double>(), 0);  // keys/values carry gradient
+  EXPECT_LT((part_in.grad() - full_in.grad()).abs().max().item<double>(), 1e-5);
+  // A query count of T or more is the whole layer.
+  EXPECT_EQ(backbone->layer(2, part_in, mask, 1000).sizes(), full.sizes());
+}
+
 // Padding changes nothing for the valid tokens of a sequence (the mask really masks).
 TEST_F(TextParity, PaddingDoesNotLeakIntoValidTokens) {
   sherl::SafetensorsFile ref((*dir_ / "roberta-reference.safetensors").string());

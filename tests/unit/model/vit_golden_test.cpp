@@ -108,3 +108,18 @@ TEST(VitGolden, IdentityAndStructure) {
   in.pixel_values = torch::zeros({2, 3, 28, 28});
   EXPECT_THROW(vit->embed(in), sherl::Error);
 }
+
+// Pre-LN (ViT) layer for the first token only equals the first row of the full layer.
+TEST(VitGolden, LayerForFirstTokenOnlyMatchesFullLayer) {
+  auto vit = sherl::load_backbone(sherl::test::vit_model_dir());
+  torch::manual_seed(3);
+  auto hidden = torch::randn({3, 50, 128});
+  sherl::ModelInputs in;
+  in.pixel_values = torch::zeros({3, 1, 28, 28});
+  auto mask = vit->token_mask(in);
+  auto full = vit->layer(5, hidden, mask);
+  auto first = vit->layer(5, hidden, mask, 1);
+  ASSERT_EQ(first.sizes(), (std::vector<int64_t>{3, 1, 128}));
+  EXPECT_LT((first - full.narrow(1, 0, 1)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((vit->pool(first) - vit->pool(full)).abs().max().item<double>(), 1e-5);
+}
