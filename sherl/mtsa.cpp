@@ -1,14 +1,13 @@
 #include "sherl/mtsa.h"
 
 #include "lib/core/error.h"
+#include "sherl/tier_aggregation.h"
 
 namespace sherl {
 namespace {
 
 constexpr double kProjectionNormEps = 1e-5;  // PyTorch's LayerNorm default, as the reference
 constexpr double kOutputNormEps = 1e-12;     // the reference's Up LayerNorm, whatever the backbone
-constexpr double kCosineEps = 1e-8;          // added to the l2 norm (not clamped)
-constexpr double kL1Eps = 1e-8;
 
 // x_i = LayerNorm_h(W_i F_i + b_i)
 class LinearLnProjection : public TierProjectionImpl {
@@ -43,13 +42,6 @@ class GatedProjection : public TierProjectionImpl {
 };
 
 std::string options_error(const std::string& what) { return "MTSA options: " + what; }
-
-// The redundancy r_i of every shallow tier: [.., M, h] -> [.., M].
-torch::Tensor redundancy(const torch::Tensor& shallow) {
-  torch::Tensor unit = shallow / (shallow.norm(2, -1, /*keepdim=*/true) + kCosineEps);
-  torch::Tensor cosine = torch::matmul(unit, unit.transpose(-1, -2));  // [.., M, M]
-  return torch::relu(cosine).sum(-1);
-}
 
 }  // namespace
 
@@ -95,11 +87,10 @@ MtsaImpl::MtsaImpl(const MtsaOptions& options) : options_(options) {
 
 torch::Tensor MtsaImpl::gate_value() const { return torch::tanh(gate_ / options_.temperature); }
 
-torch::Tensor MtsaImpl::project(const torch::Tensor& tiers) {
+torch::Tensor MtsaImpl::project(const torch::Tensor& tiers, int64_t first, int64_t count) {
   std::vector<torch::Tensor> xs;
-  xs.reserve(projections_.size());
-  for (size_t i = 0; i < projections_.size(); ++i)
-    xs.push_back(projections_[i]->forward(tiers.select(2, static_cast<int64_t>(i))));
+  xs.reserve(static_cast<size_t>(count));
+  for (int64_t i = first; i < first + count; ++i) xs.push_back(projections_[i]->forward(tiers.select(2, i)));
   return torch::stack(xs, 2);
 }
 
@@ -125,29 +116,28 @@ MtsaTrace MtsaImpl::forward_traced(const torch::Tensor& tiers_in, const torch::T
                 mask_in.sizes());
     real = mask_in.to(tiers_in.device(), torch::kBool);
     // Padded positions may hold anything (even NaN in a reused buffer): zero them so that
-    // every later operation stays finite there.
-    tiers = tiers_in.masked_fill(real.logical_not().unsqueeze(-1).unsqueeze(-1), 0);
+    // every later operation stays finite there. (Images have no padding: skip the copy.)
+    torch::Tensor padding = real.logical_not();
+    if (padding.any().item<bool>()) tiers = tiers_in.masked_fill(padding.unsqueeze(-1).unsqueeze(-1), 0);
   }
   torch::Tensor last = tiers.select(2, n - 1);
 
-  torch::Tensor x = project(tiers);                        // [B, T, N, h]
-  torch::Tensor guide = x.select(2, n - 1);                // [B, T, h]
-  torch::Tensor shallow = x.narrow(2, 0, n - 1);           // [B, T, N-1, h]
+  // Guide and shallow tiers projected apart: slicing one stacked tensor would make the
+  // backward pass build and fill a zero gradient of the whole stack for each slice.
+  torch::Tensor guide = projections_[n - 1]->forward(last);  // [B, T, h]
 
   MtsaTrace trace;
   torch::Tensor z = guide;
   if (n > 1) {
-    torch::Tensor r = redundancy(shallow);                              // [B, T, N-1]
-    // A zero projection would make r = 0; padded tokens (zeroed above) must not divide by it.
-    if (real.defined()) r = torch::where(real.unsqueeze(-1), r, torch::ones_like(r));
-    torch::Tensor score = attn_(shallow * guide.unsqueeze(2)).squeeze(-1);  // [B, T, N-1]
-    torch::Tensor a = torch::relu(score) / r;
-    a = a / (a.abs().sum(-1, /*keepdim=*/true) + kL1Eps);
-    z = z + (a.unsqueeze(-1) * shallow).sum(2);
-    trace.attention = a;
-    trace.redundancy = r;
+    torch::Tensor shallow = project(tiers, 0, n - 1);  // [B, T, N-1, h]
+    const int64_t B = guide.size(0), T = guide.size(1), h = guide.size(2);
+    TierAggregation agg = aggregate_tiers(shallow.reshape({B * T, n - 1, h}), guide.reshape({B * T, h}),
+                                          attn_->weight, attn_->bias, real.defined() ? real.reshape({B * T}) : real);
+    z = agg.z.view({B, T, h});
+    trace.attention = agg.attention.view({B, T, n - 1});
+    trace.redundancy = agg.redundancy.view({B, T, n - 1});
   } else {
-    trace.attention = x.new_empty({x.size(0), x.size(1), 0});
+    trace.attention = guide.new_empty({guide.size(0), guide.size(1), 0});
     trace.redundancy = trace.attention;
   }
   trace.out = up(z) + gate_value() * last;

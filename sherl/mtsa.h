@@ -75,7 +75,8 @@ class MtsaImpl : public torch::nn::Module {
   torch::Tensor gate_value() const;
 
  private:
-  torch::Tensor project(const torch::Tensor& tiers);  // [B, T, N, d] -> [B, T, N, h]
+  // Tiers [first, first + count) of [B, T, N, d], projected: [B, T, count, h].
+  torch::Tensor project(const torch::Tensor& tiers, int64_t first, int64_t count);
   torch::Tensor up(const torch::Tensor& z);           // [B, T, h] -> [B, T, d]
 
   MtsaOptions options_;
