@@ -26,8 +26,13 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   for (const auto& e : examples) t_max = std::max<int64_t>(t_max, e.features.size(0));
   const auto& first = examples.front().features;
   int64_t n_tiers = positions.defined() ? positions.size(0) : first.size(1);
+  bool padded = false;
+  for (const auto& e : examples) padded = padded || e.features.size(0) < t_max;
   Batch batch;
-  batch.tiers = torch::zeros({b, t_max, n_tiers, first.size(2)}, torch::kFloat32);
+  // Only padding needs zeros: every other value is overwritten (and converted to float32)
+  // by the copies below.
+  const std::vector<int64_t> sizes{b, t_max, n_tiers, first.size(2)};
+  batch.tiers = padded ? torch::zeros(sizes, torch::kFloat32) : torch::empty(sizes, torch::kFloat32);
   batch.mask = torch::zeros({b, t_max}, torch::kInt64);
   batch.ids = torch::empty({b}, torch::kInt64);
   std::vector<torch::Tensor> labels;
@@ -55,7 +60,8 @@ ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, i
     std::swap(plan.blocks[i], plan.blocks[rng() % static_cast<uint64_t>(i + 1)]);
   const ShardSetInfo& info = set.info();
   int64_t tokens = set.size() > 0 ? std::max<int64_t>(1, set.shards()[0]->num_tokens(0)) : 1;
-  int64_t example_bytes = tokens * static_cast<int64_t>(info.tiers.size()) * info.backbone.hidden_size * 4;
+  int64_t example_bytes = tokens * static_cast<int64_t>(info.tiers.size()) * info.backbone.hidden_size *
+                          static_cast<int64_t>(c10::elementSize(torch_dtype(info.dtype)));  // buffered as stored
   plan.shuffle_buffer = std::max<int64_t>(batch_size, buffer_bytes / std::max<int64_t>(1, example_bytes));
   return plan;
 }
@@ -99,7 +105,9 @@ void BatchLoader::produce() {
       if (static_cast<int64_t>(pending.size()) == batch_size_) emit(pending);
     };
     for (const ReadBlock& block : plan_.blocks) {
-      for (auto& e : set_.shards()[block.shard]->read_range(block.begin, block.end)) {
+      // Examples stay in the stored dtype (f16: half the bytes to copy and buffer) until
+      // collate_examples converts them into the batch.
+      for (auto& e : set_.shards()[block.shard]->read_range(block.begin, block.end, /*stored_dtype=*/true)) {
         if (plan_.shuffle_buffer <= 0) {
           take(std::move(e));
           continue;

@@ -95,8 +95,10 @@ class ShardReader {
   const std::vector<int64_t>& ids() const;    // example ids, in file order
   const torch::Tensor& labels() const;        // int64 [n] or float32 [n, L], read at open
   ShardExample read(int64_t i) const;         // features converted to float32
-  // Reads examples [begin, end) with one HDF5 read (cheapest for sequential passes).
-  std::vector<ShardExample> read_range(int64_t begin, int64_t end) const;
+  // Reads examples [begin, end) with one HDF5 read (cheapest for sequential passes). The
+  // features are converted to float32, or with stored_dtype = true left in the shard's
+  // dtype (half the memory for f16/bf16 where the caller converts later anyway).
+  std::vector<ShardExample> read_range(int64_t begin, int64_t end, bool stored_dtype = false) const;
   const std::string& path() const;
 
  private:

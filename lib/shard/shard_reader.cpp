@@ -172,7 +172,7 @@ ShardExample ShardReader::read(int64_t i) const {
   return std::move(examples[0]);
 }
 
-std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end) const {
+std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end, bool stored_dtype) const {
   const Impl& m = *impl_;
   if (begin < 0 || end > m.n || begin > end)
     throw error_at(m.path, "example range [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -192,7 +192,7 @@ std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end) co
             where,
             "cannot read examples " + std::to_string(begin) + ".." + std::to_string(end - 1) + " (token rows " +
                 std::to_string(first) + ".." + std::to_string(first + rows - 1) + ")");
-  torch::Tensor values = raw.to(torch::kFloat32);
+  torch::Tensor values = stored_dtype ? raw : raw.to(torch::kFloat32);
   for (int64_t i = begin; i < end; ++i) out.push_back(m.example(i, values, static_cast<int64_t>(first)));
   return out;
 }

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   app.add_option("--predictions", predictions, "also write one TSV row per example id: prediction and scores");
   app.add_option("--batch-size", batch_size, "examples per forward pass")->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads of LibTorch (0: its default)");
+  app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
 
   return sherl::run_tool("sherl-eval", [&] {

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--examples-per-shard", o.examples_per_shard, "examples per shard file")->capture_default_str();
   app.add_option("--shard", shard, "process only the i-th of N contiguous partitions (i/N)")->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads of LibTorch (0: its default)");
+  app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_option("--zstd-level", o.compression.zstd_level, "zstd level, 0 = no compression")->capture_default_str();
   app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
   app.add_option("--task", task, "label kind: classify, regress or multilabel")

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--limit", o.input.limit, "predict only the first N examples");
   app.add_option("--batch-size", o.batch_size, "examples per forward pass")->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads of LibTorch (0: its default)");
+  app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_option("--spool-dir", spool_dir, "where standard input is spooled")->capture_default_str();
   app.add_flag("--no-header", no_header, "no header line");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
       ->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads of LibTorch (0: its default)");
+  app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;

@@ -1,0 +1,118 @@
+// Where an epoch of sherl-train goes: the batch loader alone (read, decompress, convert,
+// shuffle), the training step alone on batches already in memory, and, with --profile, the
+// LibTorch operators that the step spends its time in. Same model, optimizer and batch
+// order as sherl-train's defaults.
+//
+//   train_step_bench --model DIR --train SHARDS [--batch-size 64] [--steps 0 (an epoch)]
+//                    [--threads 0] [--profile]
+#include <CLI/CLI.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "lib/core/runtime.h"
+#include "lib/model/backbone.h"
+#include "lib/shard/shard.h"
+#include "sherl/adapted_model.h"
+#include "sherl/batch_loader.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Self CPU time per operator name, from the legacy profiler's event lists.
+void print_profile(const torch::autograd::profiler::thread_event_lists& lists, int steps) {
+  std::map<std::string, std::pair<double, int64_t>> self_us;  // name -> (us, calls)
+  for (const auto& events : lists) {
+    std::vector<const torch::autograd::profiler::LegacyEvent*> stack;
+    for (const auto& e : events) {
+      if (e.kindStr() == "push") {
+        stack.push_back(&e);
+      } else if (e.kindStr() == "pop" && !stack.empty()) {
+        const auto* start = stack.back();
+        stack.pop_back();
+        const double us = start->cpuElapsedUs(e);
+        auto& entry = self_us[start->name()];
+        entry.first += us;
+        entry.second += 1;
+        if (!stack.empty()) self_us[stack.back()->name()].first -= us;  // not self time of the parent
+      }
+    }
+  }
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(self_us.begin(), self_us.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("\n| operator | self ms per step | calls per step |\n|---|---:|---:|\n");
+  for (size_t i = 0; i < std::min<size_t>(rows.size(), 20); ++i)
+    std::printf("| %s | %.2f | %.1f |\n", rows[i].first.c_str(), rows[i].second.first / 1000.0 / steps,
+                static_cast<double>(rows[i].second.second) / steps);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sherl::prepare_process(argc, argv);
+  CLI::App app{"Time an epoch of sherl-train by part: loading, stepping, operators"};
+  std::string model_dir, train_dir;
+  int64_t batch_size = 64, steps = 0;
+  int threads = 0;
+  bool profile = false;
+  app.add_option("--model", model_dir, "model directory")->required();
+  app.add_option("--train", train_dir, "training shard set")->required();
+  app.add_option("--batch-size", batch_size, "examples per step");
+  app.add_option("--steps", steps, "steps to time (0: one epoch)");
+  app.add_option("--threads", threads, "LibTorch threads (0: sherl's default)");
+  app.add_flag("--profile", profile, "print the operators' self time per step");
+  CLI11_PARSE(app, argc, argv);
+  sherl::set_threads(threads);
+
+  sherl::ShardSet set(train_dir);
+  const auto& info = set.info();
+  auto plan = [&] { return sherl::shuffled_plan(set, 1, batch_size, size_t{256} << 20); };
+
+  auto t0 = Clock::now();
+  std::vector<sherl::Batch> batches;
+  {
+    sherl::BatchLoader loader(set, plan(), batch_size);
+    sherl::Batch b;
+    while (loader.next(b) && (steps == 0 || static_cast<int64_t>(batches.size()) < steps)) batches.push_back(b);
+  }
+  const double load_s = seconds_since(t0);
+  const int n = static_cast<int>(batches.size());
+
+  torch::manual_seed(0);
+  auto late_route = std::make_shared<sherl::LateRoute>(sherl::load_backbone(model_dir), info.late_layers);
+  sherl::MtsaOptions mtsa;
+  mtsa.num_tiers = static_cast<int64_t>(info.tiers.size());
+  mtsa.hidden_size = info.backbone.hidden_size;
+  sherl::AdaptedModel model(sherl::Method::Sherl, mtsa, info.num_labels, late_route);
+  model->train();
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(0.01));
+  auto step = [&](const sherl::Batch& b) {
+    optimizer.zero_grad();
+    auto loss = torch::nn::functional::cross_entropy(model->forward(b.tiers, b.mask), b.labels);
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+    optimizer.step();
+  };
+  step(batches[0]);  // warm-up
+  auto t1 = Clock::now();
+  for (const auto& b : batches) step(b);
+  const double step_s = seconds_since(t1);
+
+  std::printf("threads %d, %d steps of %lld examples\n", at::get_num_threads(), n, static_cast<long long>(batch_size));
+  std::printf("loader alone: %.2f s (%.1f ms per batch)\n", load_s, 1000 * load_s / n);
+  std::printf("steps alone:  %.2f s (%.1f ms per step)\n", step_s, 1000 * step_s / n);
+  if (profile) {
+    const int profiled = std::min(n, 10);
+    torch::autograd::profiler::enableProfilerLegacy(
+        torch::autograd::profiler::ProfilerConfig(torch::autograd::profiler::ProfilerState::CPU));
+    for (int i = 0; i < profiled; ++i) step(batches[i]);
+    print_profile(torch::autograd::profiler::disableProfilerLegacy(), profiled);
+  }
+  return 0;
+}
