@@ -107,12 +107,8 @@ json SafetensorsFile::Impl::parse_header() {
     throw error_at(path, "header length " + std::to_string(header_len) + " is implausibly large");
   data = bytes + 8 + header_len;
   data_size = file_size - 8 - header_len;
-  json header;
-  try {
-    header = json::parse(bytes + 8, bytes + 8 + header_len);
-  } catch (const json::parse_error& e) {
-    throw error_at(path, std::string("header is not valid JSON: ") + e.what());
-  }
+  json header = parse_json(std::string_view(reinterpret_cast<const char*>(bytes + 8), header_len), path,
+                           "header is not valid JSON");
   if (!header.is_object()) throw error_at(path, "header is not a JSON object");
   return header;
 }
@@ -131,15 +127,25 @@ void SafetensorsFile::Impl::parse_entry(const std::string& name, const json& val
   TensorEntry e;
   e.dtype = dtype_by_name(dtype_it->get<std::string>());
   if (!e.dtype) throw tensor_error(name, "unknown dtype '" + dtype_it->get<std::string>() + "'");
-  // Element count with an overflow check: a lying shape must not wrap around to a match.
-  uint64_t bytes = e.dtype->size;
+  // Byte size with an overflow check: a lying shape must not wrap around to a match. The
+  // product of the non-zero dimensions must fit in int64 even when a zero makes the tensor
+  // empty, as LibTorch checks that too when it allocates.
+  constexpr uint64_t kMaxBytes = std::numeric_limits<int64_t>::max();
+  uint64_t nonzero_bytes = e.dtype->size;
+  bool empty = false;
   for (const auto& dim : *shape_it) {
     if (!dim.is_number_unsigned()) throw tensor_error(name, "shape has a non-integer or negative dimension");
     uint64_t d = dim.get<uint64_t>();
-    if (d != 0 && bytes > std::numeric_limits<uint64_t>::max() / d) throw tensor_error(name, "shape is too large");
-    bytes *= d;
+    if (d == 0) {
+      empty = true;
+    } else if (nonzero_bytes > kMaxBytes / d) {
+      throw tensor_error(name, "shape is too large");
+    } else {
+      nonzero_bytes *= d;
+    }
     e.shape.push_back(static_cast<int64_t>(d));
   }
+  uint64_t bytes = empty ? 0 : nonzero_bytes;
   e.begin = (*offsets_it)[0].get<uint64_t>();
   e.end = (*offsets_it)[1].get<uint64_t>();
   if (e.begin > e.end) throw tensor_error(name, "data_offsets begin after they end");

@@ -225,6 +225,10 @@ TEST_F(ModelDir, MalformedConfigJson) {
   write_model(c, tiny_bert_weights(c));
   std::ofstream(dir_ / "config.json") << R"({"model_type": "bert",)";
   expect_load_error({config_path() + ": not valid JSON"});
+  // Deep nesting is refused while parsing: no stack overflow, no memory blow-up.
+  std::ofstream(dir_ / "config.json") << R"({"model_type": "bert", "hidden_size": )" << std::string(100000, '[')
+                                      << std::string(100000, ']') << "}";
+  expect_load_error({config_path() + ": not valid JSON: nested deeper than 64 levels"});
 }
 
 TEST_F(ModelDir, VitConfigKeys) {

@@ -116,6 +116,22 @@ TEST_F(Safetensors, HeaderLengthLargerThanFile) {
   expect_error(write_raw(R"({})", 0, 1000), "header length 1000 exceeds the file size");
 }
 
+TEST_F(Safetensors, HostileHeaderLengths) {
+  // A length field claiming a terabyte: refused from the file size, nothing allocated.
+  expect_error(write_raw(R"({})", 0, uint64_t(1) << 40), "header length 1099511627776 exceeds the file size 10");
+  expect_error(write_raw(R"({})", 0, UINT64_MAX - 1), "exceeds the file size");
+  // A length within a (sparse) 200 MB file but above the 100 MB cap: refused unread.
+  std::string path = write_raw("", 0, uint64_t(150) << 20);
+  fs::resize_file(path, uint64_t(200) << 20);
+  expect_error(path, "header length 157286400 is implausibly large");
+}
+
+TEST_F(Safetensors, DeeplyNestedHeader) {
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  expect_error(write_raw(R"({"w": )" + deep + "}", 0), "header is not valid JSON: nested deeper than 64 levels");
+  expect_error(write_raw(R"({"__metadata__": {"k": )" + deep + "}}", 0), "nested deeper than 64 levels");
+}
+
 TEST_F(Safetensors, TooShortForLength) {
   std::string path = (dir_ / "short.safetensors").string();
   std::ofstream(path) << "abc";
@@ -134,6 +150,13 @@ TEST_F(Safetensors, OffsetsOutOfRange) {
                "tensor 'w': data_offsets begin after they end");
   expect_error(write_raw(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", 12),
                "tensor 'w': 'data_offsets' is not a pair of non-negative integers");
+  // Offsets past 2^64 parse as floating point; offsets near it must not wrap around.
+  expect_error(write_raw(R"({"w":{"dtype":"U8","shape":[4],"data_offsets":[0,18446744073709551620]}})", 12),
+               "tensor 'w': 'data_offsets' is not a pair of non-negative integers");
+  expect_error(write_raw(R"({"w":{"dtype":"U8","shape":[2],"data_offsets":[18446744073709551614,0]}})", 12),
+               "tensor 'w': data_offsets begin after they end");
+  expect_error(write_raw(R"({"w":{"dtype":"U8","shape":[2],"data_offsets":[18446744073709551613,18446744073709551615]}})", 12),
+               "tensor 'w': data_offsets [18446744073709551613, 18446744073709551615] run past the data buffer");
 }
 
 TEST_F(Safetensors, OverlappingTensors) {
@@ -153,6 +176,12 @@ TEST_F(Safetensors, ShapeDoesNotMatchByteSize) {
                "tensor 'w': shape x dtype size is 16 bytes but data_offsets span 12");
   // A shape whose byte size overflows 64 bits must not wrap around to a match.
   expect_error(write_raw(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})", 0),
+               "tensor 'w': shape is too large");
+  // An empty tensor whose other dimensions do not fit in int64 (LibTorch could not make it).
+  expect_error(write_raw(R"({"w":{"dtype":"U8","shape":[0,9223372036854775808],"data_offsets":[0,0]}})", 0),
+               "tensor 'w': shape is too large");
+  expect_error(write_raw(R"({"w":{"dtype":"U8","shape":[4611686018427387904,4611686018427387904,0],)"
+                         R"("data_offsets":[0,0]}})", 0),
                "tensor 'w': shape is too large");
   expect_error(write_raw(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
                "tensor 'w': shape has a non-integer or negative dimension");
