@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <set>
 
 #include "lib/core/error.h"
@@ -12,6 +11,7 @@
 #include "lib/input/idx_reader.h"
 #include "lib/input/input_formats.h"
 #include "lib/input/label_selection.h"
+#include "lib/input/line_reader.h"
 
 namespace sherl {
 namespace {
@@ -32,10 +32,9 @@ std::string lower_extension(std::string path) {
 // Lines by a leading '{', TSV / CSV by the separator of the first line.
 std::string sniff_format(const InputSpec& spec) {
   if (looks_like_idx(spec.path)) return "idx";
-  std::ifstream in(spec.path, std::ios::binary);
-  if (!in) throw error_at(display_of(spec), "cannot open");
+  LineReader in(spec.path, display_of(spec));
   std::string line;
-  std::getline(in, line);
+  in.next(line);
   size_t first = line.find_first_not_of(" \t\xEF\xBB\xBF");
   if (first != std::string::npos && line[first] == '{') return "jsonl";
   if (line.find('\t') != std::string::npos) return "tsv";
