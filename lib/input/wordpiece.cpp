@@ -39,19 +39,28 @@ int64_t WordPieceTokenizer::id(const std::string& token) const {
 }
 
 void WordPieceTokenizer::wordpiece(const std::string& word, std::vector<int64_t>& out) const {
-  std::u32string chars = utf8_to_utf32(word);
-  if (chars.size() > kMaxWordChars) {
+  // The byte offset of every character, then the end: words come from basic_tokenize, valid
+  // UTF-8, so characters start at the bytes that are not continuation bytes. Pieces are cut
+  // out of the UTF-8 directly (the greedy search tries up to 5050 of them per word).
+  std::vector<size_t> at;
+  for (size_t i = 0; i < word.size(); ++i)
+    if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) at.push_back(i);
+  const size_t chars = at.size();
+  at.push_back(word.size());
+  if (chars > kMaxWordChars) {
     out.push_back(unk_);
     return;
   }
   std::vector<int64_t> pieces;
+  std::string piece;
   size_t start = 0;
-  while (start < chars.size()) {
+  while (start < chars) {
     int64_t match = -1;
-    size_t end = chars.size();
+    size_t end = chars;
     for (; end > start; --end) {
-      std::string piece = utf32_to_utf8(chars.substr(start, end - start));
-      match = id(start > 0 ? "##" + piece : piece);
+      piece.assign(start > 0 ? "##" : "");
+      piece.append(word, at[start], at[end] - at[start]);
+      match = id(piece);
       if (match >= 0) break;
     }
     if (match < 0) {  // no sub-word fits: the whole word is unknown
@@ -70,16 +79,21 @@ void WordPieceTokenizer::tokenize_plain(const std::string& text, std::vector<int
 
 std::vector<int64_t> WordPieceTokenizer::tokenize(const std::string& text) const {
   std::vector<int64_t> out;
+  // next[k]: where specials_[k] next occurs at or after pos (npos: nowhere). Each is searched
+  // again only once pos has passed it, so that a text full of one special token does not
+  // rescan the rest of the text for every other one (quadratic on long lines).
+  std::vector<size_t> next;
+  for (const std::string& s : specials_) next.push_back(text.find(s));
   size_t pos = 0;
   while (pos < text.size()) {
     // The earliest special token written in the rest of the text, if any.
     size_t found = std::string::npos;
     const std::string* which = nullptr;
-    for (const std::string& s : specials_) {
-      size_t at = text.find(s, pos);
-      if (at < found) {
-        found = at;
-        which = &s;
+    for (size_t k = 0; k < specials_.size(); ++k) {
+      if (next[k] != std::string::npos && next[k] < pos) next[k] = text.find(specials_[k], pos);
+      if (next[k] < found) {
+        found = next[k];
+        which = &specials_[k];
       }
     }
     if (!which) {

@@ -2,6 +2,8 @@
 // installed here, so the expected tokens were worked out by hand from BERT's rules.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "lib/input/wordpiece.h"
 #include "tests/unit/input/input_test_util.h"
 
@@ -48,6 +50,20 @@ TEST_F(WordPiece, AccentsAreStrippedWhenLowerCasing) {
   EXPECT_EQ(tokens("Cafe\u0301"), (V{"cafe"}));
   // Latin Extended-A: Ł has no decomposition (only lower-cased), ó and ź lose their accents.
   EXPECT_EQ(tokens("\u0141\u00f3d\u017a"), (V{"\u0142odz"}));
+}
+
+TEST_F(WordPiece, LongTextFullOfSpecialTokensTakesLinearTime) {
+  // 200000 [CLS] and no [MASK]: searching the rest of the text for [MASK] after every
+  // [CLS] would take some 10^11 steps.
+  std::string text;
+  for (int i = 0; i < 200000; ++i) text += "[CLS] ";
+  auto start = std::chrono::steady_clock::now();
+  WordPieceTokenizer tok(vocab_file, {});
+  std::vector<int64_t> ids = tok.tokenize(text + "[SEP]");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+  ASSERT_EQ(ids.size(), 200001u);
+  EXPECT_EQ(ids.front(), 2);
+  EXPECT_EQ(ids.back(), 3);
 }
 
 TEST_F(WordPiece, CasedKeepsCaseAndAccents) {
