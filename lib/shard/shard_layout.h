@@ -19,6 +19,11 @@ constexpr const char* kExampleId = "example_id";
 constexpr const char* kLabel = "label";
 constexpr const char* kBf16Encoding = "bfloat16-bits";
 
+// Readers refuse shards beyond these (no backbone comes near them); they also keep the
+// chunk size arithmetic far from overflow.
+constexpr int64_t kMaxHiddenSize = int64_t(1) << 20;
+constexpr int64_t kMaxTiers = 1024;
+
 // Raw bytes per features chunk; see "Chunking" in formats/shard.md for why.
 constexpr int64_t kFeatureChunkBytes = 256 * 1024;
 constexpr hsize_t kRowChunk = 16384;  // rows per chunk of offsets / example_id / label

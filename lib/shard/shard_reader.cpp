@@ -72,6 +72,12 @@ void ShardReader::Impl::open() {
   tiers = static_cast<int64_t>(info.tiers.size());
   d = info.backbone.hidden_size;
   if (tiers == 0) throw error_at(path, "attribute 'tiers' is empty");
+  if (tiers > layout::kMaxTiers)
+    throw error_at(path, "attribute 'tiers' lists " + std::to_string(tiers) + " tiers (at most " +
+                             std::to_string(layout::kMaxTiers) + ")");
+  if (d < 1 || d > layout::kMaxHiddenSize)
+    throw error_at(path, "attribute 'backbone_hidden_size' is " + std::to_string(d) + ", not in 1.." +
+                             std::to_string(layout::kMaxHiddenSize));
   if (info.num_labels <= 0) throw error_at(path, "attribute 'num_labels' must be positive");
   check_features();
   load_offsets();

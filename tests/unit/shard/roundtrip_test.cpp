@@ -5,6 +5,7 @@
 
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
+#include "lib/shard/hdf5_util.h"
 #include "lib/shard/shard.h"
 #include "shard_test_util.h"
 
@@ -163,6 +164,37 @@ TEST(ShardReader, ErrorsNameTheFile) {
   ShardReader ok(dir.file("ok.h5"));
   EXPECT_THROW(ok.read(6), Error);
   EXPECT_THROW(ok.read_range(3, 2), Error);
+}
+
+// Rewrites one root attribute of a committed shard.
+template <typename T>
+void set_attribute(const std::string& path, const std::string& name, const T& value) {
+  h5::init();
+  h5::Handle file = h5::file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path, "cannot open");
+  h5::write_attribute(file.get(), name, value, path);
+}
+
+TEST(ShardReader, RefusesImplausibleHiddenSizeAndTiers) {
+  // A hostile hidden size overflowed the chunk size arithmetic (found by fuzzing, UBSan).
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F16);
+  std::string path = dir.file("s.h5");
+  auto expect_refused = [&](const std::string& message) {
+    try {
+      ShardReader r(path);
+      FAIL() << "opened, expected: " << message;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), path + ": " + message);
+    }
+  };
+  for (int64_t d : {int64_t(0), int64_t(-8), int64_t(1) << 62}) {
+    test::write_shard(path, info, test::ragged_examples(info));
+    set_attribute(path, "backbone_hidden_size", d);
+    expect_refused("attribute 'backbone_hidden_size' is " + std::to_string(d) + ", not in 1..1048576");
+  }
+  test::write_shard(path, info, test::ragged_examples(info));
+  set_attribute(path, "tiers", std::vector<int64_t>(1025, 0));
+  expect_refused("attribute 'tiers' lists 1025 tiers (at most 1024)");
 }
 
 TEST(ShardTypes, NamesRoundTrip) {
