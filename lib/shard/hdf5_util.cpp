@@ -1,6 +1,7 @@
 #include "lib/shard/hdf5_util.h"
 
 #include <mutex>
+#include <regex>
 
 #include "lib/core/error.h"
 #include "lib/shard/zstd_filter.h"
@@ -10,6 +11,10 @@ namespace sherl::h5 {
 void init() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // Before any other HDF5 call: no library shutdown at exit. After a failed write (a
+    // full disk) HDF5 1.10 keeps a file it could not close and crashes closing it again
+    // in its exit handler; every file sherl writes is closed explicitly before that.
+    H5dont_atexit();
     // Our errors are one-line messages; HDF5's stack dumps would bury them.
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     if (H5Zfilter_avail(kZstdFilterId) <= 0) H5Zregister(zstd_filter_class());
@@ -25,13 +30,24 @@ herr_t keep_innermost(unsigned n, const H5E_error2_t* err, void* data) {
   return 0;
 }
 
+// HDF5's I/O errors read "file write failed: time = <date>\n, filename = ..., errno = 27,
+// error message = 'File too large', buf = ..., offset = ..." (several lines, addresses):
+// keep "file write failed: File too large", the part a user can act on.
+std::string condense(const std::string& desc) {
+  static const std::regex system_error("^([^:]*):.*error message = '([^']*)'");
+  std::smatch m;
+  std::string one_line = std::regex_replace(desc, std::regex("\\s*\n\\s*"), " ");
+  if (std::regex_search(one_line, m, system_error)) return m.str(1) + ": " + m.str(2);
+  return one_line;
+}
+
 }  // namespace
 
 std::string last_error_detail() {
   std::string detail;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, &detail);
   H5Eclear2(H5E_DEFAULT);
-  return detail;
+  return condense(detail);
 }
 
 std::string with_detail(const std::string& what) {
