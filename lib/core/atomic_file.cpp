@@ -1,6 +1,7 @@
 #include "lib/core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <array>
@@ -37,6 +38,28 @@ std::string temp_name_for(const std::string& final_path) {
 
 bool is_temp_name(const std::string& file_name) {
   return !file_name.empty() && file_name[0] == '.' && file_name.find(".tmp.") != std::string::npos;
+}
+
+long temp_owner_pid(const std::string& file_name) {
+  if (!is_temp_name(file_name)) return -1;
+  std::string digits = file_name.substr(file_name.rfind(".tmp.") + 5);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stol(digits);
+}
+
+std::vector<std::string> remove_orphaned_temporaries(const std::string& dir,
+                                                     const std::function<bool(const std::string&)>& which) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    long pid = temp_owner_pid(name);
+    if (pid <= 0 || pid == ::getpid() || (which && !which(name))) continue;
+    // Signal 0 only asks whether the process exists (EPERM: it does, as another user's).
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
+    if (std::filesystem::remove(entry.path(), ec)) removed.push_back(entry.path().string());
+  }
+  return removed;
 }
 
 void register_temp_file(const std::string& path) {

@@ -116,14 +116,26 @@ std::vector<Block> partition_blocks(int64_t examples, int64_t per_shard, int64_t
   return out;
 }
 
-// Removes temporaries that an interrupted run left for this partition's blocks.
-void remove_stale_temporaries(const std::string& dir, const std::vector<Block>& blocks) {
+bool is_temp_of(const std::string& name, const std::string& file) { return name.rfind("." + file + ".tmp.", 0) == 0; }
+
+// Temporaries of the files that any partition may write: extract.json, manifest.json and
+// the standard-input spool.
+bool is_shared_temp(const std::string& name) {
+  return is_temp_of(name, kRunFile) || is_temp_of(name, "manifest.json") || is_temp_of(name, "stdin");
+}
+
+// Removes temporaries that an interrupted run left: those of this partition's blocks and
+// part manifest (no other process writes them), and those of the shared files whose writer
+// no longer runs on this host.
+void remove_stale_temporaries(const std::string& dir, const std::vector<Block>& blocks, const std::string& part) {
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
     if (!is_temp_name(name)) continue;
-    for (const auto& b : blocks)
-      if (name.rfind("." + block_file_name(b.index) + ".tmp.", 0) == 0) fs::remove(entry.path());
+    bool ours = is_temp_of(name, part);
+    for (const auto& b : blocks) ours = ours || is_temp_of(name, block_file_name(b.index));
+    if (ours) fs::remove(entry.path());
   }
+  remove_orphaned_temporaries(dir, is_shared_temp);
 }
 
 // A complete shard from an earlier run, or nullopt when the block must be (re)done.
@@ -250,6 +262,8 @@ bool merge_partition_manifests(const std::string& out_dir, int64_t partitions) {
   manifest.info = ShardReader((fs::path(out_dir) / entries.front().file).string()).info();
   manifest.shards = entries;
   write_manifest(out_dir, manifest);
+  // A partition killed while merging may have left its temporary manifest behind.
+  remove_orphaned_temporaries(out_dir, is_shared_temp);
   return true;
 }
 
@@ -270,7 +284,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   check_or_write_run_identity(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)), o.overwrite);
 
   std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
-  remove_stale_temporaries(o.out_dir, blocks);
+  remove_stale_temporaries(o.out_dir, blocks, part_manifest_name(o.partition, o.partitions));
   ExtractReport report;
   std::vector<ManifestEntry> entries(blocks.size());
   std::vector<bool> done(blocks.size(), false);

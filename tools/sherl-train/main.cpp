@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "lib/core/atomic_file.h"
 #include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
     o.method = sherl::parse_method(method);
     o.shuffle_buffer_bytes = shuffle_mb << 20;
     o.command_line = sherl::command_line(argc, argv);
+    // Temporaries of a run killed by SIGKILL (SIGINT and SIGTERM remove their own).
+    if (o.resume)
+      for (const std::string& dir : {o.out_dir, o.out_dir + "/checkpoint"}) sherl::remove_orphaned_temporaries(dir);
     sherl::TrainResult r = sherl::train(o);
     if (!o.quiet)
       std::cerr << "sherl-train: best epoch " << r.best_epoch << ", " << r.seconds_per_epoch
