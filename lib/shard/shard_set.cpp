@@ -8,16 +8,37 @@
 
 namespace sherl {
 
+std::string size_problem(const std::string& path, const ManifestEntry& entry) {
+  std::error_code ec;
+  auto bytes = std::filesystem::file_size(path, ec);
+  if (ec || static_cast<int64_t>(bytes) == entry.bytes) return "";  // a missing file: the reader says so
+  return "size " + std::to_string(bytes) + " bytes differs from manifest.json (" + std::to_string(entry.bytes) +
+         "): truncated, or changed after the set was written";
+}
+
+std::string manifest_problem(const ShardReader& reader, const Manifest& manifest, int64_t position) {
+  const ManifestEntry& entry = manifest.shards[static_cast<size_t>(position)];
+  if (reader.size() != entry.examples)
+    return "has " + std::to_string(reader.size()) + " examples but manifest.json lists " +
+           std::to_string(entry.examples);
+  if (reader.shard_index() != position)
+    return "attribute 'shard_index' is " + std::to_string(reader.shard_index()) + " but manifest.json lists it " +
+           "at position " + std::to_string(position);
+  std::string diff = first_difference(reader.info(), manifest.info);
+  if (!diff.empty()) return "attribute for '" + diff + "' differs from manifest.json";
+  return "";
+}
+
 ShardSet::ShardSet(const std::string& dir) : dir_(dir), manifest_(read_manifest(dir)) {
   int64_t start = 0;
-  for (const auto& entry : manifest_.shards) {
+  for (size_t position = 0; position < manifest_.shards.size(); ++position) {
+    const ManifestEntry& entry = manifest_.shards[position];
     std::string path = (std::filesystem::path(dir) / entry.file).string();
+    std::string problem = size_problem(path, entry);  // cheap (no hashing), catches truncation
+    if (!problem.empty()) throw error_at(path, problem);
     auto reader = std::make_unique<ShardReader>(path);
-    if (reader->size() != entry.examples)
-      throw error_at(path, "has " + std::to_string(reader->size()) + " examples but manifest.json lists " +
-                               std::to_string(entry.examples));
-    std::string diff = first_difference(reader->info(), manifest_.info);
-    if (!diff.empty()) throw error_at(path, "attribute for '" + diff + "' differs from manifest.json");
+    problem = manifest_problem(*reader, manifest_, static_cast<int64_t>(position));
+    if (!problem.empty()) throw error_at(path, problem);
     starts_.push_back(start);
     start += entry.examples;
     shards_.push_back(std::move(reader));

@@ -77,29 +77,24 @@ std::vector<std::string> verify_file(const std::string& path, std::unordered_set
   return problems;
 }
 
-void check_entry(const std::string& dir, const Manifest& manifest, const ManifestEntry& entry,
-                 std::unordered_set<int64_t>& seen, std::vector<std::string>& problems) {
+void check_entry(const std::string& dir, const Manifest& manifest, int64_t position, std::unordered_set<int64_t>& seen,
+                 std::vector<std::string>& problems) {
+  const ManifestEntry& entry = manifest.shards[static_cast<size_t>(position)];
   std::string path = (fs::path(dir) / entry.file).string();
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     problems.push_back(path + ": listed in manifest.json but missing");
     return;
   }
-  auto bytes = static_cast<int64_t>(fs::file_size(path, ec));
-  if (bytes != entry.bytes)
-    problems.push_back(path + ": size " + std::to_string(bytes) + " bytes differs from manifest.json (" +
-                       std::to_string(entry.bytes) + ")");
+  std::string problem = size_problem(path, entry);
+  if (!problem.empty()) problems.push_back(path + ": " + problem);
   else if (sha256_file(path) != entry.sha256)
     problems.push_back(path + ": sha256 differs from manifest.json (file changed or corrupt)");
   auto file_problems = verify_file(path, seen);
   problems.insert(problems.end(), file_problems.begin(), file_problems.end());
   if (!file_problems.empty()) return;
-  ShardReader reader(path);
-  if (reader.size() != entry.examples)
-    problems.push_back(path + ": has " + std::to_string(reader.size()) + " examples but manifest.json lists " +
-                       std::to_string(entry.examples));
-  std::string diff = first_difference(reader.info(), manifest.info);
-  if (!diff.empty()) problems.push_back(path + ": attribute for '" + diff + "' differs from manifest.json");
+  problem = manifest_problem(ShardReader(path), manifest, position);
+  if (!problem.empty()) problems.push_back(path + ": " + problem);
 }
 
 }  // namespace
@@ -133,7 +128,7 @@ std::vector<std::string> verify_shard_set(const std::string& dir) {
       }
     return problems;
   }
-  for (const auto& entry : manifest.shards) check_entry(dir, manifest, entry, seen, problems);
+  for (size_t i = 0; i < manifest.shards.size(); ++i) check_entry(dir, manifest, static_cast<int64_t>(i), seen, problems);
   return problems;
 }
 

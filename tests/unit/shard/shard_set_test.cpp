@@ -130,5 +130,33 @@ TEST(ShardSet, RefusesShardsThatDisagreeWithTheManifest) {
   EXPECT_TRUE(any_contains(verify_shard_set(dir.path()), "'backbone.weights_sha256' differs from manifest.json"));
 }
 
+std::string open_error(const std::string& dir) {
+  try {
+    ShardSet set(dir);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ShardSet, RefusesAShardOutOfPlaceOrTruncatedWithoutHashing) {
+  ScratchDir dir;
+  Manifest m = write_set(dir.path());
+  std::swap(m.shards[0], m.shards[1]);  // same sizes and counts, wrong order
+  write_manifest(dir.path(), m);
+  const std::string misplaced = dir.file("shard-00001.h5") +
+                                ": attribute 'shard_index' is 1 but manifest.json lists it at position 0";
+  EXPECT_EQ(open_error(dir.path()), misplaced);
+  EXPECT_TRUE(any_contains(verify_shard_set(dir.path()), misplaced));
+
+  std::swap(m.shards[0], m.shards[1]);
+  write_manifest(dir.path(), m);
+  fs::resize_file(dir.file("shard-00001.h5"), static_cast<uintmax_t>(m.shards[1].bytes - 100));
+  const std::string truncated = dir.file("shard-00001.h5") + ": size " + std::to_string(m.shards[1].bytes - 100) +
+                                " bytes differs from manifest.json (" + std::to_string(m.shards[1].bytes) + ")";
+  EXPECT_EQ(open_error(dir.path()).rfind(truncated, 0), 0u) << open_error(dir.path());
+  EXPECT_TRUE(any_contains(verify_shard_set(dir.path()), truncated));
+}
+
 }  // namespace
 }  // namespace sherl
