@@ -28,7 +28,25 @@ torch::Tensor example_redundancy(const torch::Tensor& features) {
 
 std::string tier_name(int64_t t) { return t == 0 ? "emb" : "L" + std::to_string(t - 1); }
 
+bool is_shard_file(const fs::path& p) {
+  return p.filename().string().rfind("shard-", 0) == 0 && p.extension() == ".h5";
+}
+
+// Removes what a consolidation wrote into a shard-set directory (manifest first, so that the
+// set reads as incomplete while its shards go), and the directory when nothing else is left.
+void remove_split(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  fs::remove(manifest_path(dir));
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (is_shard_file(entry.path())) fs::remove(entry.path());
+  fs::remove(dir, ec);  // fails, harmlessly, when the directory holds other files
+}
+
 // Streams the examples of `set` in order, routing each to the train or val writer.
+// Rerunning into the directory of an earlier consolidation: the old manifest.json goes
+// before the first shard is replaced, so that no manifest ever lists a mix of old and new
+// shards; the old shards past the new last one go once the new manifest is written.
 class SplitWriter {
  public:
   SplitWriter(const std::string& dir, const ShardSetInfo& info, const ConsolidateOptions& o)
@@ -42,7 +60,10 @@ class SplitWriter {
   }
   int64_t finish() {
     if (writer_) close();
+    fs::remove(manifest_path(dir_));  // an old one, when no shard was written
     write_manifest(dir_, {info_, entries_});
+    for (const auto& entry : fs::directory_iterator(dir_))
+      if (is_shard_file(entry.path()) && !listed(entry.path().filename().string())) fs::remove(entry.path());
     int64_t total = 0;
     for (auto& e : entries_) total += e.examples;
     return total;
@@ -55,9 +76,13 @@ class SplitWriter {
     return buf;
   }
   void open() { writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name()).string(), info_, entries_.size(), o_.compression); }
+  bool listed(const std::string& file) const {
+    return std::any_of(entries_.begin(), entries_.end(), [&](const ManifestEntry& e) { return e.file == file; });
+  }
   void close() {
     std::string file = name();
     int64_t n = writer_->size();
+    if (entries_.empty()) fs::remove(manifest_path(dir_));
     std::string sha = writer_->commit();
     writer_.reset();
     entries_.push_back({file, n, sha, static_cast<int64_t>(fs::file_size(fs::path(dir_) / file))});
@@ -165,6 +190,11 @@ json consolidate(const ConsolidateOptions& o) {
   if (o.val_fraction < 0 || o.val_fraction >= 1) throw Error("--val-fraction must be in [0, 1)");
   ShardSet set(o.input_dir);
   fs::create_directories(o.out_dir);
+  // consolidate.json says the output is complete: an earlier one goes first. So do the
+  // temporaries of an earlier run that was killed.
+  const std::string summary_path = (fs::path(o.out_dir) / "consolidate.json").string();
+  fs::remove(summary_path);
+  for (const char* sub : {"", "train", "val"}) remove_orphaned_temporaries((fs::path(o.out_dir) / sub).string());
   RedundancyReport redundancy = measure_redundancy(set, o.sample);
   write_file_atomic((fs::path(o.out_dir) / "redundancy.json").string(), to_json(redundancy).dump(2) + "\n");
   std::vector<std::string> names;
@@ -186,7 +216,9 @@ json consolidate(const ConsolidateOptions& o) {
   info.command_line = o.command_line;
   SplitWriter train_writer((fs::path(o.out_dir) / "train").string(), info, o);
   std::unique_ptr<SplitWriter> val_writer;
-  if (!val.empty()) val_writer = std::make_unique<SplitWriter>((fs::path(o.out_dir) / "val").string(), info, o);
+  const std::string val_dir = (fs::path(o.out_dir) / "val").string();
+  if (!val.empty()) val_writer = std::make_unique<SplitWriter>(val_dir, info, o);
+  else remove_split(val_dir);  // a validation set of an earlier run would be taken for this one's
   Progress progress("sherl-consolidate", set.size(), o.quiet);
   int64_t position = 0;
   size_t next_val = 0;
@@ -206,7 +238,7 @@ json consolidate(const ConsolidateOptions& o) {
                   {"selection", o.tiers}, {"threshold", o.threshold}, {"val_fraction", o.val_fraction},
                   {"seed", o.seed}, {"train_examples", train_writer.finish()},
                   {"val_examples", val_writer ? val_writer->finish() : 0}, {"redundancy_total", redundancy.total}};
-  write_file_atomic((fs::path(o.out_dir) / "consolidate.json").string(), summary.dump(2) + "\n");
+  write_file_atomic(summary_path, summary.dump(2) + "\n");
   return summary;
 }
 
