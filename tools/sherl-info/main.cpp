@@ -120,12 +120,16 @@ sherl::json to_json(const Summary& s) {
   return j;
 }
 
+// One line of JSON. Messages about a damaged file may quote its bytes, which need not be
+// UTF-8: those become U+FFFD rather than an exception that would stop the tool.
+std::string dump_line(const sherl::json& j) { return j.dump(-1, ' ', false, sherl::json::error_handler_t::replace); }
+
 // Returns true when the path is sound; problems go to stderr, one line each.
 bool verify(const std::string& path, bool as_json) {
   auto problems = fs::is_directory(path) ? sherl::verify_shard_set(path) : sherl::verify_shard_file(path);
   for (const auto& p : problems) std::cerr << "sherl-info: " << p << "\n";
   if (as_json)
-    std::cout << sherl::json{{"path", path}, {"ok", problems.empty()}, {"problems", problems}}.dump() << "\n";
+    std::cout << dump_line(sherl::json{{"path", path}, {"ok", problems.empty()}, {"problems", problems}}) << "\n";
   else if (problems.empty())
     std::cout << path << ": ok\n";
   return problems.empty();
@@ -154,7 +158,7 @@ int main(int argc, char** argv) {
     }
     for (const auto& p : paths) {
       Summary s = summarize(p);
-      if (as_json) std::cout << to_json(s).dump() << "\n";
+      if (as_json) std::cout << dump_line(to_json(s)) << "\n";
       else print_text(s);
     }
     return 0;
