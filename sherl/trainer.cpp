@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
@@ -81,11 +82,13 @@ struct RunPaths {
   }
 };
 
+// Serialised in memory, then written by us: LibTorch's own file writer throws from a
+// destructor when a write fails (a full disk), which aborts the process.
 template <typename T>
 void save_atomic(T& object, const std::string& path) {
-  AtomicFile file(path);
-  torch::save(object, file.temp_path());
-  file.commit();
+  std::ostringstream bytes;
+  torch::save(object, bytes);
+  write_file_atomic(path, bytes.str());
 }
 
 // Writes the epoch's checkpoint: weights and optimizer under epoch-numbered names, then
