@@ -4,22 +4,23 @@
 
 namespace sherl {
 
-LateRoute::LateRoute(Backbone backbone, int64_t late_layers)
-    : backbone_(std::move(backbone)), late_layers_(late_layers) {
+LateRoute::LateRoute(Backbone backbone, int64_t late_layers, torch::ScalarType precision)
+    : backbone_(std::move(backbone)), late_layers_(late_layers), precision_(precision) {
   if (late_layers_ < 1 || late_layers_ > backbone_->num_layers())
     throw Error("late route: " + std::to_string(late_layers_) + " late layers asked of a backbone with " +
                 std::to_string(backbone_->num_layers()));
   for (auto& p : backbone_->parameters()) p.set_requires_grad(false);
+  if (precision_ != torch::kFloat32) backbone_->to(precision_);
 }
 
 torch::Tensor LateRoute::forward(const torch::Tensor& hidden, const torch::Tensor& mask) const {
-  torch::Tensor h = hidden;
+  torch::Tensor h = hidden.to(precision_);
   const int64_t last = backbone_->num_layers() - 1;
   for (int64_t i = last - late_layers_ + 1; i < last; ++i) h = backbone_->layer(i, h, mask);
   // pool() reads only the first tokens: the last layer computes those alone, which cuts
   // its work (forward and backward) by about the sequence length for the MLP.
   h = backbone_->layer(last, h, mask, BackboneImpl::kPooledTokens);
-  return backbone_->pool(h);
+  return backbone_->pool(h).to(hidden.scalar_type());
 }
 
 std::vector<torch::Tensor> LateRoute::snapshot() const {

@@ -10,9 +10,13 @@ namespace sherl {
 
 class LateRoute {
  public:
-  // Freezes every parameter of the backbone (the caller checks its identity).
-  LateRoute(Backbone backbone, int64_t late_layers);
-  // hidden: [B, T, d] entering layer L-K; mask: [B, T] int64 (1 = token). Returns [B, d].
+  // Freezes every parameter of the backbone (the caller checks its identity). With a
+  // `precision` other than float32 (bf16 on a GPU, --precision) the frozen layers hold and
+  // compute in it; what enters and leaves the route stays float32, so the MTSA and the head
+  // train in float32 and gradients cross the route in the lower precision.
+  LateRoute(Backbone backbone, int64_t late_layers, torch::ScalarType precision = torch::kFloat32);
+  // hidden: [B, T, d] entering layer L-K; mask: [B, T] int64 (1 = token). Returns [B, d]
+  // in hidden's dtype.
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask) const;
   int64_t late_layers() const { return late_layers_; }
   BackboneImpl& backbone() const { return *backbone_; }
@@ -22,6 +26,7 @@ class LateRoute {
  private:
   Backbone backbone_;
   int64_t late_layers_;
+  torch::ScalarType precision_;
 };
 
 }  // namespace sherl

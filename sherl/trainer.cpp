@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "lib/core/atomic_file.h"
+#include "lib/core/device.h"
 #include "lib/core/error.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
@@ -56,12 +57,15 @@ TrainState state_from_json(const json& j) {
 
 // The arguments that define a run; --resume refuses a checkpoint made with others.
 json run_arguments(const TrainOptions& o) {
-  return {{"model", o.model_dir}, {"train", o.train_dir}, {"val", o.val_dir}, {"task", o.task},
+  json args = {{"model", o.model_dir}, {"train", o.train_dir}, {"val", o.val_dir}, {"task", o.task},
           {"method", to_string(o.method)}, {"projection", o.projection}, {"output", o.output},
           {"downsample_factor", o.downsample_factor}, {"epochs", o.epochs}, {"batch_size", o.batch_size},
           {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"warmup_steps", o.warmup_steps},
           {"schedule", o.schedule}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed},
           {"shuffle_buffer_bytes", o.shuffle_buffer_bytes}};
+  // Only when not f32, so that checkpoints from before --precision still resume.
+  if (o.precision != torch::kFloat32) args["precision"] = precision_name(o.precision);
+  return args;
 }
 
 // The data order of an epoch is a function of (seed, epoch) only, so that a resumed run
@@ -105,19 +109,22 @@ void write_checkpoint(const RunPaths& p, AdaptedModel& model, torch::optim::Adam
   }
 }
 
-TrainState resume_checkpoint(const RunPaths& p, AdaptedModel& model, torch::optim::AdamW& optimizer,
-                             const json& args) {
+TrainState resume_checkpoint(const RunPaths& p, torch::Device device, AdaptedModel& model,
+                             torch::optim::AdamW& optimizer, const json& args) {
   json state = read_json_file(p.state);
   if (state.value("format", "") != "sherl-train-checkpoint" || state.value("version", 0) != 1)
     throw error_at(p.state, "not a sherl-train checkpoint of a version this tool reads");
   json saved = state.at("arguments");
-  for (auto& [key, value] : args.items())
-    if (key != "epochs" && key != "patience" && saved.value(key, json()) != value)
+  json keys = saved;
+  keys.update(args);  // every argument of either run: one may lack what the other has
+  for (auto& [key, ignored] : keys.items())
+    if (key != "epochs" && key != "patience" && saved.value(key, json()) != args.value(key, json()))
       throw error_at(p.state, "the checkpoint was made with --" + key + " " + saved.value(key, json()).dump() +
-                                  ", not " + value.dump() + "; --resume needs the same arguments");
+                                  ", not " + args.value(key, json()).dump() + "; --resume needs the same arguments");
   TrainState s = state_from_json(state.at("state"));
-  torch::load(model, p.model_file(s.epochs_done));
-  torch::load(optimizer, p.optimizer_file(s.epochs_done));
+  // Onto the training device: a run may resume on another device than it started on.
+  torch::load(model, p.model_file(s.epochs_done), device);
+  torch::load(optimizer, p.optimizer_file(s.epochs_done), device);
   fs::resize_file(p.log, static_cast<uintmax_t>(s.log_bytes));
   return s;
 }
@@ -195,7 +202,7 @@ TrainResult train(const TrainOptions& o) {
   fs::create_directories(paths.checkpoints);
 
   torch::manual_seed(static_cast<uint64_t>(o.seed));
-  auto late_route = std::make_shared<LateRoute>(load_backbone(o.model_dir, o.device), info.late_layers);
+  auto late_route = std::make_shared<LateRoute>(load_backbone(o.model_dir, o.device), info.late_layers, o.precision);
   MtsaOptions mtsa_options;
   mtsa_options.num_tiers = static_cast<int64_t>(info.tiers.size());
   mtsa_options.hidden_size = info.backbone.hidden_size;
@@ -209,7 +216,7 @@ TrainResult train(const TrainOptions& o) {
   json args = run_arguments(o);
   TrainState state;
   if (o.resume && fs::exists(paths.state)) {
-    state = resume_checkpoint(paths, model, optimizer, args);
+    state = resume_checkpoint(paths, o.device, model, optimizer, args);
     if (!o.quiet) std::cerr << "sherl-train: resuming after epoch " << state.epochs_done << "\n";
   } else if (fs::exists(paths.log)) {
     fs::remove(paths.log);
@@ -249,16 +256,19 @@ TrainResult train(const TrainOptions& o) {
       double lr = scheduled_lr(o, state.step, total_steps);
       set_lr(optimizer, lr);
       optimizer.zero_grad();
-      torch::Tensor outputs = model->forward(batch.tiers.to(o.device, true), batch.mask.to(o.device, true));
-      torch::Tensor loss = task_loss(task, outputs, batch.labels.to(o.device, true));
-      double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value))
-        throw Error("step " + std::to_string(state.step) + " (epoch " + std::to_string(epoch + 1) +
-                    "): the loss is not finite (NaN/Inf in a batch or a diverging run); stopped, the last good "
-                    "checkpoint is kept in " + paths.checkpoints);
-      loss.backward();
-      if (o.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip_norm);
-      optimizer.step();
+      double loss_value = 0;
+      with_out_of_memory_hint(o.device, o.batch_size, [&] {
+        torch::Tensor outputs = model->forward(batch.tiers.to(o.device, true), batch.mask.to(o.device, true));
+        torch::Tensor loss = task_loss(task, outputs, batch.labels.to(o.device, true));
+        loss_value = loss.item<double>();
+        if (!std::isfinite(loss_value))
+          throw Error("step " + std::to_string(state.step) + " (epoch " + std::to_string(epoch + 1) +
+                      "): the loss is not finite (NaN/Inf in a batch or a diverging run); stopped, the last good "
+                      "checkpoint is kept in " + paths.checkpoints);
+        loss.backward();
+        if (o.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip_norm);
+        optimizer.step();
+      });
       ++state.step;
       loss_sum += loss_value * batch.ids.size(0);
       seen += batch.ids.size(0);
@@ -314,9 +324,11 @@ TrainResult train(const TrainOptions& o) {
   result.best_epoch = state.best_epoch;
   result.best_metrics = read_adapter_info(o.out_dir).metrics;
   result.seconds_per_epoch = result.epochs_run ? train_seconds / result.epochs_run : 0;
-  result.peak_memory_bytes = peak_rss_bytes();
-  log.write({{"done", true}, {"best_epoch", state.best_epoch}, {"peak_rss_bytes", result.peak_memory_bytes},
-             {"seconds_per_epoch", result.seconds_per_epoch}});
+  result.peak_memory_bytes = peak_device_memory_bytes(o.device);
+  json done = {{"done", true}, {"best_epoch", state.best_epoch}, {"peak_rss_bytes", peak_rss_bytes()},
+               {"seconds_per_epoch", result.seconds_per_epoch}};
+  if (o.device.is_cuda()) done["peak_gpu_bytes"] = result.peak_memory_bytes;
+  log.write(done);
   return result;
 }
 

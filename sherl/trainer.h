@@ -29,6 +29,7 @@ struct TrainOptions {
   int64_t seed = 0;
   int64_t shuffle_buffer_bytes = 256 << 20;  // see sherl/batch_loader.h
   torch::Device device = torch::kCPU;
+  torch::ScalarType precision = torch::kFloat32;  // of the frozen late layers (--precision)
   bool resume = false;
   bool quiet = false;
   std::string command_line;

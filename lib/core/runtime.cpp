@@ -74,30 +74,6 @@ void set_threads(int threads) {
   at::set_num_threads(threads > 0 ? threads : available_cores());
 }
 
-torch::Device parse_device(const std::string& spec) {
-  if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (spec == "cpu") return torch::Device(torch::kCPU);
-  if (spec.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available())
-      throw Error("--device " + spec + ": CUDA is not available (" +
-                  std::string(torch::hasCUDA() ? "no visible CUDA device; check CUDA_VISIBLE_DEVICES"
-                                               : "this LibTorch was built without CUDA") + ")");
-    int index = 0;
-    if (spec.size() > 4) {
-      if (spec[4] != ':') throw Error("--device " + spec + ": expected auto, cpu, cuda or cuda:N");
-      try {
-        index = std::stoi(spec.substr(5));
-      } catch (const std::exception&) {
-        throw Error("--device " + spec + ": expected cuda:N with N a device number");
-      }
-    }
-    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
-      throw Error("--device " + spec + ": only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s) visible");
-    return torch::Device(torch::kCUDA, index);
-  }
-  throw Error("--device " + spec + ": expected auto, cpu, cuda or cuda:N");
-}
-
 std::string command_line(int argc, char** argv) {
   std::string s;
   for (int i = 0; i < argc; ++i) {

@@ -1,5 +1,5 @@
 #pragma once
-// Process-level concerns shared by every tool: the OpenMP wait policy, threads, devices,
+// Process-level concerns shared by every tool: the OpenMP wait policy, threads,
 // signals, progress lines and peak memory.
 #include <torch/torch.h>
 
@@ -22,10 +22,6 @@ void prepare_process(int argc, char** argv);
 // Sets LibTorch's intra-op threads; 0: OMP_NUM_THREADS when it is set, else one per CPU
 // core this process may run on (LibTorch's own default here was 1).
 void set_threads(int threads);
-
-// "auto" (CUDA when LibTorch has it and a device is visible), "cpu", "cuda", "cuda:N".
-// Throws sherl::Error with a clear reason when CUDA is asked for and not available.
-torch::Device parse_device(const std::string& spec);
 
 std::string command_line(int argc, char** argv);
 int64_t peak_rss_bytes();

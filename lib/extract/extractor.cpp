@@ -11,10 +11,12 @@
 #include <sstream>
 
 #include "lib/core/atomic_file.h"
+#include "lib/core/device.h"
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
 #include "lib/core/json.h"
 #include "lib/core/runtime.h"
+#include "lib/core/serial_worker.h"
 #include "lib/core/version.h"
 #include "lib/model/backbone.h"
 
@@ -48,27 +50,30 @@ json identity_json(const BackboneIdentity& id) {
 json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const InputPlan& plan,
                   const std::string& labels_sha256) {
   const InputSpec& in = o.input;
-  return {{"format", "sherl-extract-run"},
-          {"version", 1},
-          {"backbone", identity_json(info.backbone)},
-          {"source_sha256", info.source_sha256},
-          {"labels_sha256", labels_sha256},
-          {"tiers", info.tiers},
-          {"late_layers", info.late_layers},
-          {"dtype", to_string(info.dtype)},
-          {"examples_per_shard", o.examples_per_shard},
-          {"examples", plan.selected},
-          {"label_kind", to_string(plan.label_kind)},
-          {"label_names", plan.label_names},
-          {"selection",
-           {{"format", plan.format},
-            {"select_labels", in.select_labels},
-            {"per_label", in.per_label},
-            {"limit", in.limit},
-            {"text_columns", in.text_columns},
-            {"label_column", in.label_column},
-            {"max_length", in.max_length}}},
-          {"compression", {{"zstd_level", o.compression.zstd_level}, {"shuffle", o.compression.shuffle}}}};
+  json id = {{"format", "sherl-extract-run"},
+             {"version", 1},
+             {"backbone", identity_json(info.backbone)},
+             {"source_sha256", info.source_sha256},
+             {"labels_sha256", labels_sha256},
+             {"tiers", info.tiers},
+             {"late_layers", info.late_layers},
+             {"dtype", to_string(info.dtype)},
+             {"examples_per_shard", o.examples_per_shard},
+             {"examples", plan.selected},
+             {"label_kind", to_string(plan.label_kind)},
+             {"label_names", plan.label_names},
+             {"selection",
+              {{"format", plan.format},
+               {"select_labels", in.select_labels},
+               {"per_label", in.per_label},
+               {"limit", in.limit},
+               {"text_columns", in.text_columns},
+               {"label_column", in.label_column},
+               {"max_length", in.max_length}}},
+             {"compression", {{"zstd_level", o.compression.zstd_level}, {"shuffle", o.compression.shuffle}}}};
+  // Recorded only when not f32, so that sets extracted before --precision existed still match.
+  if (o.precision != torch::kFloat32) id["precision"] = precision_name(o.precision);
+  return id;
 }
 
 // Removes what an extraction wrote into `dir` (shards, manifests, run identity), nothing else.
@@ -156,16 +161,35 @@ std::optional<ManifestEntry> existing_shard(const std::string& dir, const Block&
                        static_cast<int64_t>(fs::file_size(path))};
 }
 
-// Runs the backbone over one batch and appends each example's valid tokens to the writer.
-void extract_batch(BackboneImpl& backbone, const std::vector<RawExample>& batch, const std::vector<int64_t>& tiers,
-                   FeatureDType dtype, torch::Device device, ShardWriter& writer) {
-  ModelInputs inputs = to_device(collate(batch, backbone.pad_token_id()), device);
-  torch::Tensor features = compute_tiers(backbone, inputs, tiers).to(torch_dtype(dtype)).to(torch::kCPU);
-  torch::Tensor lengths = backbone.token_mask(inputs).sum(1).to(torch::kCPU);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    int64_t n = lengths[i].item<int64_t>();
-    writer.append({batch[i].id, features[i].slice(0, 0, n).contiguous(), batch[i].label});
-  }
+// One batch's tiers as stored: [B, T, n_tiers, d], and each example's length.
+struct BatchTiers {
+  std::vector<RawExample> examples;
+  torch::Tensor features, lengths;
+};
+
+// Starts the backbone over one batch. On a GPU the inputs go through page-locked memory with
+// an asynchronous copy, and the returned tensors stay on the GPU, converted to the stored
+// dtype there (which halves what crosses the bus for f16/bf16): the work is queued, not
+// finished, so that the caller reads the next batch while the GPU computes this one.
+BatchTiers compute_batch(BackboneImpl& backbone, std::vector<RawExample> batch, const std::vector<int64_t>& tiers,
+                         FeatureDType dtype, torch::Device device) {
+  ModelInputs host = collate(batch, backbone.pad_token_id());
+  if (device.is_cuda()) host = pin(host);
+  ModelInputs inputs = to_device(host, device);
+  BatchTiers out;
+  out.features = compute_tiers(backbone, inputs, tiers).to(torch_dtype(dtype));
+  out.lengths = backbone.token_mask(inputs).sum(1);
+  out.examples = std::move(batch);
+  return out;
+}
+
+// Brings a batch to the host (waiting for the GPU) and appends each example's valid tokens
+// to the shard (compression happens here). Runs on the shard-writing thread.
+void append_batch(ShardWriter& writer, const BatchTiers& b) {
+  torch::Tensor features = to_host(b.features), lengths = to_host(b.lengths);
+  auto length = lengths.accessor<int64_t, 1>();
+  for (size_t i = 0; i < b.examples.size(); ++i)
+    writer.append({b.examples[i].id, features[i].slice(0, 0, length[i]).contiguous(), b.examples[i].label});
 }
 
 ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, const InputPlan& plan,
@@ -299,17 +323,21 @@ ExtractReport run_extraction(const ExtractOptions& o) {
 
   if (report.shards_kept < static_cast<int64_t>(blocks.size())) {
     Backbone backbone = load_backbone(o.model_dir, o.device);
+    if (o.precision != torch::kFloat32) backbone->to(o.precision);
     auto source = open_source(o.input, plan);
     Progress progress("sherl-extract", report.examples, o.quiet);
     torch::InferenceMode inference;
+    // Shards are compressed and written by a background thread, which also waits for the
+    // GPU, while this one reads and starts the next batches.
+    SerialWorker shard_writing(2);
     int64_t position = 0;
     RawExample example;
     for (size_t b = 0; b < blocks.size(); ++b) {
       const Block& block = blocks[b];
       bool work = !done[b];
-      std::unique_ptr<ShardWriter> writer;
+      std::shared_ptr<ShardWriter> writer;
       if (work)
-        writer = std::make_unique<ShardWriter>((fs::path(o.out_dir) / block_file_name(block.index)).string(), info,
+        writer = std::make_shared<ShardWriter>((fs::path(o.out_dir) / block_file_name(block.index)).string(), info,
                                                block.index, o.compression);
       std::vector<RawExample> batch;
       while (position < block.end) {
@@ -319,8 +347,13 @@ ExtractReport run_extraction(const ExtractOptions& o) {
         if (position++ < block.begin || !work) continue;
         batch.push_back(std::move(example));
         if (static_cast<int64_t>(batch.size()) == o.batch_size || position == block.end) {
-          extract_batch(*backbone, batch, info.tiers, o.dtype, o.device, *writer);
-          progress.advance(batch.size());
+          int64_t n = static_cast<int64_t>(batch.size());
+          auto tiers = std::make_shared<BatchTiers>();
+          with_out_of_memory_hint(o.device, o.batch_size, [&] {
+            *tiers = compute_batch(*backbone, std::move(batch), info.tiers, o.dtype, o.device);
+          });
+          shard_writing.submit([writer, tiers] { append_batch(*writer, *tiers); });
+          progress.advance(n);
           batch.clear();
         }
       }
@@ -328,6 +361,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
         progress.advance(block.end - block.begin);
         continue;
       }
+      shard_writing.wait();
       std::string path = (fs::path(o.out_dir) / block_file_name(block.index)).string();
       std::string sha = writer->commit();
       entries[b] = {block_file_name(block.index), block.end - block.begin, sha, static_cast<int64_t>(fs::file_size(path))};

@@ -27,6 +27,7 @@ struct ExtractOptions {
   int64_t examples_per_shard = 1000;
   CompressionOptions compression;
   torch::Device device = torch::kCPU;
+  torch::ScalarType precision = torch::kFloat32;  // of the frozen forward pass (--precision)
   bool quiet = false;
   bool overwrite = false;          // replace a shard set made by another extraction
   std::string command_line;

@@ -90,4 +90,10 @@ ModelInputs to_device(const ModelInputs& inputs, torch::Device device) {
           move(inputs.attention_mask)};
 }
 
+ModelInputs pin(const ModelInputs& inputs) {
+  auto pinned = [](const torch::Tensor& t) { return t.defined() ? t.pin_memory() : t; };
+  return {pinned(inputs.pixel_values), pinned(inputs.input_ids), pinned(inputs.token_type_ids),
+          pinned(inputs.attention_mask)};
+}
+
 }  // namespace sherl

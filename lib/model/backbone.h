@@ -52,8 +52,11 @@ class BackboneImpl : public torch::nn::Module {
 
 using Backbone = std::shared_ptr<BackboneImpl>;
 
-// The inputs moved to `device` (undefined tensors stay undefined).
+// The inputs moved to `device` (undefined tensors stay undefined); the copies are
+// asynchronous from page-locked memory (see pin()).
 ModelInputs to_device(const ModelInputs& inputs, torch::Device device);
+// The inputs in page-locked host memory, for fast asynchronous copies to a GPU.
+ModelInputs pin(const ModelInputs& inputs);
 
 // Loads the backbone from a Hugging Face model directory, weights converted to float32 on
 // `device`, all parameters frozen (requires_grad = false), eval mode. Accepts tensor names

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "lib/core/cli.h"
+#include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "sherl/evaluation_report.h"
@@ -26,9 +27,10 @@ int main(int argc, char** argv) {
 
   return sherl::run_tool("sherl-eval", [&] {
     sherl::set_threads(threads);
-    sherl::json metrics = sherl::evaluate_adapter(adapter, model, data, predictions, batch_size,
-                                                  sherl::parse_device(device));
+    torch::Device on = sherl::parse_device(device);
+    sherl::json metrics = sherl::evaluate_adapter(adapter, model, data, predictions, batch_size, on);
     std::cout << metrics.dump(2) << "\n";
+    if (on.is_cuda()) std::cerr << "sherl-eval: " << sherl::peak_memory_summary(on) << "\n";
     return 0;
   });
 }

@@ -7,6 +7,7 @@
 
 #include "lib/core/error.h"
 #include "lib/core/cli.h"
+#include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/extract/extractor.h"
@@ -31,7 +32,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Run a frozen backbone over a data set once and cache its tiers in feature shards."};
   app.set_version_flag("--version", std::string("sherl-extract ") + SHERL_VERSION);
   sherl::ExtractOptions o;
-  std::string input, tiers = "all", dtype = "f16", shard = "0/1", device = "auto", task = "classify";
+  std::string input, tiers = "all", dtype = "f16", shard = "0/1", device = "auto", precision = "f32", task = "classify";
   int threads = 0;
   bool no_shuffle = false;
   bool merge = false;
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
   app.add_option("--examples-per-shard", o.examples_per_shard, "examples per shard file")->capture_default_str();
   app.add_option("--shard", shard, "process only the i-th of N contiguous partitions (i/N)")->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", precision, "floating point of the frozen forward pass: f32, bf16 or f16 (CUDA)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}))->capture_default_str();
   app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_option("--zstd-level", o.compression.zstd_level, "zstd level, 0 = no compression")->capture_default_str();
   app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
     if (o.model_dir.empty() || input.empty()) throw sherl::Error("--model and --input are required (all but --merge)");
     sherl::set_threads(threads);
     o.device = sherl::parse_device(device);
+    o.precision = sherl::parse_precision(precision, o.device);
     o.dtype = sherl::parse_feature_dtype(dtype);
     o.tiers = tiers;
     o.compression.shuffle = !no_shuffle;
@@ -97,7 +101,8 @@ int main(int argc, char** argv) {
     if (!o.quiet)
       std::cerr << "sherl-extract: " << r.examples << " examples in " << r.shards_written << " new shard(s), "
                 << r.shards_kept << " kept, " << r.seconds << " s"
-                << (r.manifest_written ? "; manifest written" : "; waiting for the other partitions") << "\n";
+                << (r.manifest_written ? "; manifest written" : "; waiting for the other partitions") << "; "
+                << sherl::peak_memory_summary(o.device) << "\n";
     return 0;
   });
 }

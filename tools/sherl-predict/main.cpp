@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "lib/core/cli.h"
+#include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/extract/extractor.h"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
       o.input.path = input;
     }
     sherl::predict_raw(o, std::cout);
+    if (o.device.is_cuda()) std::cerr << "sherl-predict: " << sherl::peak_memory_summary(o.device) << "\n";
     return 0;
   });
 }

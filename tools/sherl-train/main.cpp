@@ -6,6 +6,7 @@
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/cli.h"
+#include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "sherl/trainer.h"
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Train a SHERL adapter (MTSA + head) through the frozen late layers from cached tiers."};
   app.set_version_flag("--version", std::string("sherl-train ") + SHERL_VERSION);
   sherl::TrainOptions o;
-  std::string method = "sherl", device = "auto";
+  std::string method = "sherl", device = "auto", precision = "f32";
   int threads = 0;
   app.add_option("--model", o.model_dir, "the Hugging Face model directory the shards were extracted with")->required();
   app.add_option("--train", o.train_dir, "training shard set")->required();
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
       ->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", precision, "floating point of the frozen late layers: f32 or bf16")
+      ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
   app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
   return sherl::run_tool("sherl-train", [&] {
     sherl::set_threads(threads);
     o.device = sherl::parse_device(device);
+    o.precision = sherl::parse_precision(precision, o.device);
     o.method = sherl::parse_method(method);
     o.shuffle_buffer_bytes = shuffle_mb << 20;
     o.command_line = sherl::command_line(argc, argv);
@@ -62,7 +66,7 @@ int main(int argc, char** argv) {
     sherl::TrainResult r = sherl::train(o);
     if (!o.quiet)
       std::cerr << "sherl-train: best epoch " << r.best_epoch << ", " << r.seconds_per_epoch
-                << " s per epoch, peak memory " << sherl::format_bytes(r.peak_memory_bytes) << "\n";
+                << " s per epoch, " << sherl::peak_memory_summary(o.device) << "\n";
     std::cout << r.best_metrics.dump(2) << "\n";
     return 0;
   });
