@@ -4,7 +4,9 @@
 // order as sherl-train's defaults.
 //
 //   train_step_bench --model DIR --train SHARDS [--batch-size 64] [--steps 0 (an epoch)]
-//                    [--threads 0] [--profile]
+//                    [--threads 0] [--profile] [--device cpu|cuda] [--precision f32|bf16]
+// On a GPU the batches are copied to it before the timing, and the peak GPU memory of the
+// steps is printed.
 #include <CLI/CLI.hpp>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
@@ -14,6 +16,7 @@
 #include <cstdio>
 #include <map>
 
+#include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/model/backbone.h"
 #include "lib/shard/shard.h"
@@ -61,14 +64,19 @@ int main(int argc, char** argv) {
   int64_t batch_size = 64, steps = 0;
   int threads = 0;
   bool profile = false;
+  std::string device_spec = "cpu", precision_spec = "f32";
   app.add_option("--model", model_dir, "model directory")->required();
   app.add_option("--train", train_dir, "training shard set")->required();
   app.add_option("--batch-size", batch_size, "examples per step");
   app.add_option("--steps", steps, "steps to time (0: one epoch)");
   app.add_option("--threads", threads, "LibTorch threads (0: sherl's default)");
-  app.add_flag("--profile", profile, "print the operators' self time per step");
+  app.add_flag("--profile", profile, "print the operators' self time per step (CPU)");
+  app.add_option("--device", device_spec, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", precision_spec, "the late layers' precision, as sherl-train's")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   sherl::set_threads(threads);
+  const torch::Device device = sherl::parse_device(device_spec);
+  const torch::ScalarType precision = sherl::parse_precision(precision_spec, device);
 
   sherl::ShardSet set(train_dir);
   const auto& info = set.info();
@@ -79,17 +87,20 @@ int main(int argc, char** argv) {
   {
     sherl::BatchLoader loader(set, plan(), batch_size);
     sherl::Batch b;
-    while (loader.next(b) && (steps == 0 || static_cast<int64_t>(batches.size()) < steps)) batches.push_back(b);
+    while (loader.next(b) && (steps == 0 || static_cast<int64_t>(batches.size()) < steps))
+      batches.push_back({b.tiers.to(device), b.mask.to(device), b.labels.to(device), b.ids});
   }
   const double load_s = seconds_since(t0);
   const int n = static_cast<int>(batches.size());
 
   torch::manual_seed(0);
-  auto late_route = std::make_shared<sherl::LateRoute>(sherl::load_backbone(model_dir), info.late_layers);
+  auto late_route = std::make_shared<sherl::LateRoute>(sherl::load_backbone(model_dir, device), info.late_layers,
+                                                       precision);
   sherl::MtsaOptions mtsa;
   mtsa.num_tiers = static_cast<int64_t>(info.tiers.size());
   mtsa.hidden_size = info.backbone.hidden_size;
   sherl::AdaptedModel model(sherl::Method::Sherl, mtsa, info.num_labels, late_route);
+  model->to(device);
   model->train();
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(0.01));
   auto step = [&](const sherl::Batch& b) {
@@ -100,14 +111,19 @@ int main(int argc, char** argv) {
     optimizer.step();
   };
   step(batches[0]);  // warm-up
+  if (device.is_cuda()) torch::cuda::synchronize();
+  sherl::reset_peak_device_memory(device);
   auto t1 = Clock::now();
   for (const auto& b : batches) step(b);
+  if (device.is_cuda()) torch::cuda::synchronize();
   const double step_s = seconds_since(t1);
 
   std::printf("threads %d, %d steps of %lld examples\n", at::get_num_threads(), n, static_cast<long long>(batch_size));
   std::printf("loader alone: %.2f s (%.1f ms per batch)\n", load_s, 1000 * load_s / n);
-  std::printf("steps alone:  %.2f s (%.1f ms per step)\n", step_s, 1000 * step_s / n);
-  if (profile) {
+  std::printf("steps alone:  %.2f s (%.1f ms per step) on %s, late layers in %s\n", step_s, 1000 * step_s / n,
+              device.str().c_str(), precision_spec.c_str());
+  std::printf("%s\n", sherl::peak_memory_summary(device).c_str());
+  if (profile && !device.is_cuda()) {
     const int profiled = std::min(n, 10);
     torch::autograd::profiler::enableProfilerLegacy(
         torch::autograd::profiler::ProfilerConfig(torch::autograd::profiler::ProfilerState::CPU));
