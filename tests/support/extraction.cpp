@@ -1,6 +1,7 @@
 #include "tests/support/extraction.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "lib/extract/extractor.h"
 #include "lib/shard/shard.h"

@@ -2,9 +2,12 @@
 // reports it as skipped (not passed), where LibTorch sees no CUDA device.
 // TF32 is off so that float32 means float32 on both sides.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "lib/core/device.h"
 #include "lib/model/backbone.h"

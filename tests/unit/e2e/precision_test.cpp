@@ -1,6 +1,7 @@
 // --precision on the CPU: bf16 frozen layers in extraction and in the late route stay close
 // to float32, keep float32 at their boundaries, and are recorded so that runs do not mix.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
