@@ -58,7 +58,7 @@ Manifest read_manifest(const std::string& dir) {
         throw error_at(path, "shard file name '" + e.file + "' must be a plain name inside the directory");
       m.shards.push_back(std::move(e));
     }
-    if (j.contains("total_examples") && j.at("total_examples").get<int64_t>() != m.total_examples())
+    if (j.at("total_examples").get<int64_t>() != m.total_examples())
       throw error_at(path, "total_examples " + std::to_string(j.at("total_examples").get<int64_t>()) +
                                " does not match the sum over shards " + std::to_string(m.total_examples()));
   } catch (const json::exception& e) {

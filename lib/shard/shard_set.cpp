@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "lib/core/error.h"
+#include "lib/core/hash.h"
 #include "lib/shard/shard.h"
 #include "lib/shard/shard_info.h"
 
@@ -34,8 +35,14 @@ ShardSet::ShardSet(const std::string& dir) : dir_(dir), manifest_(read_manifest(
   for (size_t position = 0; position < manifest_.shards.size(); ++position) {
     const ManifestEntry& entry = manifest_.shards[position];
     std::string path = (std::filesystem::path(dir) / entry.file).string();
-    std::string problem = size_problem(path, entry);  // cheap (no hashing), catches truncation
+    std::string problem = size_problem(path, entry);  // cheap, catches truncation
     if (!problem.empty()) throw error_at(path, problem);
+    // Before HDF5 opens it: damaged HDF5 metadata can crash the library or change what is
+    // read without failing a chunk's Fletcher32; only the file's checksum covers every byte.
+    // One pass over the set (0.3-0.7 s for the 320 MB of the bundled example).
+    if (sha256_file(path) != entry.sha256)
+      throw error_at(path, "SHA-256 differs from manifest.json: the file changed or was damaged after the set was "
+                           "written (sherl-info --verify lists what)");
     auto reader = std::make_unique<ShardReader>(path);
     problem = manifest_problem(*reader, manifest_, static_cast<int64_t>(position));
     if (!problem.empty()) throw error_at(path, problem);

@@ -237,10 +237,13 @@ wait_status() {
   wait "$1" || status=$?
 }
 
-# Waits until process $1 has a file open whose path matches the extended regex $2.
+# Waits until process $1, or a child of it (sherl-info --verify checks each path in one),
+# has a file open whose path matches the extended regex $2.
 wait_for_open_file() {
   for _ in $(seq 1 1200); do
-    ls -l /proc/$1/fd 2> /dev/null | grep -Eq "$2" && return 0
+    for p in $1 $(pgrep -P $1); do
+      ls -l /proc/$p/fd 2> /dev/null | grep -Eq "$2" && return 0
+    done
     kill -0 $1 2> /dev/null || { echo "process $1 ended before opening $2" >&2; return 1; }
     sleep 0.05
   done

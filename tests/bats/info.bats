@@ -148,3 +148,25 @@ PYEOF
   [ "$status" -eq 1 ]
   [[ "$output" == "sherl-info: error: "*"incomplete shard set"* ]]
 }
+
+# A flip in a shard's HDF5 object headers that made HDF5 1.10 itself crash (SIGSEGV) when
+# verifying the file alone: found by tests/faults/soak.sh (1000 corruptions, seed 1).
+@test "verify: a file whose damage crashes HDF5 is reported, and the paths after it are still verified" {
+  sherl-extract --model "$SHERL_VIT" --input "$FMNIST/train-images-idx3-ubyte.gz" \
+    --labels "$FMNIST/train-labels-idx1-ubyte.gz" --select-labels 5,6,7,8,9 --per-label 7 \
+    --examples-per-shard 16 --threads 1 --out "$WORK/real" --quiet
+  cp "$WORK/real/shard-00001.h5" "$WORK/damaged.h5"
+  printf '\x67' | dd of="$WORK/damaged.h5" bs=1 seek=2410 conv=notrunc 2> /dev/null
+  run sherl-info --verify "$WORK/damaged.h5" "$WORK/real/shard-00000.h5"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"sherl-info: $WORK/damaged.h5: "* ]]
+  [[ "$output" == *"$WORK/real/shard-00000.h5: ok"* ]]
+  # In the set, the file is refused by its checksum before HDF5 opens it, by verify and train.
+  cp "$WORK/damaged.h5" "$WORK/real/shard-00001.h5"
+  expect_verify_failure "$WORK/real" "$WORK/real/shard-00001.h5: sha256 differs from manifest.json"
+  run sherl-train --model "$SHERL_VIT" --train "$WORK/real" --out "$WORK/run" --epochs 1 --threads 1 --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-train: error: $WORK/real/shard-00001.h5: SHA-256 differs from manifest.json"* ]]
+}

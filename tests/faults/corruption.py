@@ -177,10 +177,11 @@ def verify_all(bin_dir, paths):
         for line in r.stdout.splitlines():
             j = json.loads(line)
             results[j["path"]] = j["problems"]
+        missing = [p for p in batch if p not in results]
+        if missing:  # it stopped (crashed, or failed to report) on the first path it did not report
+            results[missing[0]] = ["STOPPED: sherl-info exited with status %d: %s" %
+                                   (r.returncode, r.stderr.strip()[-300:])]
         todo = [p for p in todo if p not in results]
-        if todo:  # it stopped (crashed, or failed to report) on the first path it did not report
-            results[todo.pop(0)] = ["STOPPED: sherl-info exited with status %d: %s" %
-                                    (r.returncode, r.stderr.strip()[-300:])]
     return results
 
 
@@ -262,7 +263,7 @@ def main():
         r = subprocess.run([a.bin + "/sherl-train", "--model", a.model, "--train", t["dir"], "--out", out,
                             "--epochs", "1", "--threads", "1", "--quiet"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
-        t["train_refused"] = r.returncode == 1 and t["file"] in r.stderr  # 1: an error, not a crash
+        t["train_refused"] = r.returncode == 1 and names_file([r.stderr], t["file"])  # 1: an error, not a crash
         t["train_message"] = r.stderr.strip()[-400:]
         if r.returncode == 0 and not t["material"]:
             trained_harmless += 1  # intact data: training on it is no fault

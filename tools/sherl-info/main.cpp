@@ -4,8 +4,13 @@
 //
 // Exit status: 0 ok, 1 error or verification failure, 2 usage error.
 #include <CLI/CLI.hpp>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -124,15 +129,40 @@ sherl::json to_json(const Summary& s) {
 // UTF-8: those become U+FFFD rather than an exception that would stop the tool.
 std::string dump_line(const sherl::json& j) { return j.dump(-1, ' ', false, sherl::json::error_handler_t::replace); }
 
-// Returns true when the path is sound; problems go to stderr, one line each.
-bool verify(const std::string& path, bool as_json) {
-  auto problems = fs::is_directory(path) ? sherl::verify_shard_set(path) : sherl::verify_shard_file(path);
+// Prints the verdict on `path`: problems to stderr, one line each.
+bool report(const std::string& path, const std::vector<std::string>& problems, bool as_json) {
   for (const auto& p : problems) std::cerr << "sherl-info: " << p << "\n";
   if (as_json)
     std::cout << dump_line(sherl::json{{"path", path}, {"ok", problems.empty()}, {"problems", problems}}) << "\n";
   else if (problems.empty())
     std::cout << path << ": ok\n";
+  std::cout.flush();
   return problems.empty();
+}
+
+// Returns true when the path is sound. Each path is checked in a child process: HDF5 1.10
+// can crash on damaged metadata, and a crash must become a verdict on that file, not the
+// end of the tool. (This process itself never runs LibTorch, so forking is safe.)
+bool verify(const std::string& path, bool as_json) {
+  std::cout.flush();
+  pid_t child = ::fork();
+  if (child < 0) throw sherl::Error(std::string("cannot fork to verify ") + path + ": " + std::strerror(errno));
+  if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // stopped with the tool
+    bool ok = report(path, fs::is_directory(path) ? sherl::verify_shard_set(path) : sherl::verify_shard_file(path),
+                     as_json);
+    std::cerr.flush();
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status) == 0;
+  if (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM) ::raise(WTERMSIG(status));  // stopped, not crashed
+  return report(path,
+                {path + ": reading it crashed the HDF5 library (signal " + std::to_string(WTERMSIG(status)) +
+                 "): damaged file structure"},
+                as_json);
 }
 
 }  // namespace
