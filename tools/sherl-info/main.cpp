@@ -140,6 +140,10 @@ bool report(const std::string& path, const std::vector<std::string>& problems, b
   return problems.empty();
 }
 
+// A child's exit codes for "reported: sound" and "reported: problems"; anything else (a
+// signal, a sanitizer's or the C++ runtime's abort) means it died before reporting.
+constexpr int kChildSound = 10, kChildProblems = 11;
+
 // Returns true when the path is sound. Each path is checked in a child process: HDF5 1.10
 // can crash on damaged metadata, and a crash must become a verdict on that file, not the
 // end of the tool. (This process itself never runs LibTorch, so forking is safe.)
@@ -152,17 +156,18 @@ bool verify(const std::string& path, bool as_json) {
     bool ok = report(path, fs::is_directory(path) ? sherl::verify_shard_set(path) : sherl::verify_shard_file(path),
                      as_json);
     std::cerr.flush();
-    ::_exit(ok ? 0 : 1);
+    ::_exit(ok ? kChildSound : kChildProblems);
   }
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status)) return WEXITSTATUS(status) == 0;
-  if (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM) ::raise(WTERMSIG(status));  // stopped, not crashed
-  return report(path,
-                {path + ": reading it crashed the HDF5 library (signal " + std::to_string(WTERMSIG(status)) +
-                 "): damaged file structure"},
-                as_json);
+  if (WIFEXITED(status) && (WEXITSTATUS(status) == kChildSound || WEXITSTATUS(status) == kChildProblems))
+    return WEXITSTATUS(status) == kChildSound;
+  if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))
+    ::raise(WTERMSIG(status));  // stopped, not crashed
+  std::string how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                        : "exit status " + std::to_string(WEXITSTATUS(status));
+  return report(path, {path + ": reading it crashed the HDF5 library (" + how + "): damaged file structure"}, as_json);
 }
 
 }  // namespace
