@@ -23,7 +23,7 @@
 #   SHERL_GPU_CHECK_WORK       the example's features and runs (default /tmp/sherl-gpu-check)
 #   SHERL_GPU_CHECK_DEPS       where the .debs are unpacked (default /tmp/sherl-deps)
 #   SHERL_GPU_CHECK_JOBS       build jobs (default: all cores)
-#   SHERL_GPU_CHECK_PARALLEL   training runs at once (default 6 on cuda, 2 on cpu)
+#   SHERL_GPU_CHECK_PARALLEL   training runs at once (default 8 on cuda: all of them; 2 on cpu)
 #   SHERL_GPU_CHECK_SEEDS      override the main job's seeds (e.g. "0" for a quick rehearsal)
 #   SHERL_GPU_CHECK_ACC_TOL    largest accepted |GPU - CPU| mean test accuracy (default 0.015)
 #   SHERL_GPU_CHECK_EXTRACT_BENCH_ARGS, SHERL_GPU_CHECK_TRAIN_BENCH_ARGS  the benches' sizes
@@ -40,7 +40,7 @@ case $DEVICE in
   cpu) d_precision=f32 d_budget=5400 d_parallel=2 d_cap_scale=8
        d_extract_bench="--batch 8 --tokens 32 --reps 1 --batches 1 --gemm 512"
        d_train_bench="--steps 10" ;;
-  cuda*) d_precision=bf16 d_budget=540 d_parallel=6 d_cap_scale=1
+  cuda*) d_precision=bf16 d_budget=540 d_parallel=8 d_cap_scale=1
        d_extract_bench="--batch 64 --tokens 128"
        d_train_bench="" ;;
   *) echo "check: SHERL_GPU_CHECK_DEVICE=$DEVICE: expected cuda, cuda:N or cpu" >&2; exit 2 ;;
