@@ -2,11 +2,11 @@
 
 #include <array>
 #include <cmath>
-#include <utility>
 #include <limits>
 
 #include "lib/core/error.h"
 #include "lib/model/checkpoint.h"
+#include "lib/model/input_attention.h"
 
 namespace sherl {
 
@@ -27,40 +27,43 @@ EncoderLayerImpl::EncoderLayerImpl(const EncoderConfig& c, bool pre_norm, bool q
   norm_mlp_ = register_module("norm_mlp", torch::nn::LayerNorm(norm));
 }
 
-std::array<torch::Tensor, 3> EncoderLayerImpl::project_qkv(const torch::Tensor& x, int64_t queries) {
-  const int64_t B = x.size(0), T = x.size(1), d = num_heads_ * head_dim_;
-  if (queries == T) {
-    // [B, T, 3d] -> [3, B, heads, T, head_dim]: q, k, v are views, no copies.
-    auto qkv = qkv_(x).view({B, T, 3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
-    return {qkv[0], qkv[1], qkv[2]};
-  }
-  // Queries of the first tokens only; keys and values of every token. Rows [0, d) of the
-  // fused weight are the query projection, rows [d, 3d) key then value.
-  auto rows = [&](int64_t first, int64_t count) {
-    return std::make_pair(qkv_->weight.narrow(0, first, count),
-                          qkv_bias_ ? qkv_->bias.narrow(0, first, count) : torch::Tensor());
-  };
-  auto [wq, bq] = rows(0, d);
-  auto [wkv, bkv] = rows(d, 2 * d);
-  namespace F = torch::nn::functional;
-  auto q = F::linear(x.narrow(1, 0, queries), wq, bq).view({B, queries, num_heads_, head_dim_}).transpose(1, 2);
-  auto kv = F::linear(x, wkv, bkv).view({B, T, 2, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
-  return {q, kv[0], kv[1]};
+std::array<torch::Tensor, 3> EncoderLayerImpl::project_qkv(const torch::Tensor& x) {
+  const int64_t B = x.size(0), T = x.size(1);
+  // [B, T, 3d] -> [3, B, heads, T, head_dim]: q, k, v are views, no copies.
+  auto qkv = qkv_(x).view({B, T, 3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+  return {qkv[0], qkv[1], qkv[2]};
 }
 
-torch::Tensor EncoderLayerImpl::attention(const torch::Tensor& x, const torch::Tensor& attention_bias,
-                                          int64_t queries) {
-  auto [q, k, v] = project_qkv(x, queries);
-  // As Hugging Face: (q k^T) / sqrt(head_dim) + mask, then softmax over keys. For a few
-  // queries, products broadcast and summed beat a batched matmul, which on the CPU makes one
-  // BLAS call (and half a dozen tensor views) per example and head.
-  const bool few_queries = queries < x.size(1);
-  auto scores = few_queries ? (q.unsqueeze(-2) * k.unsqueeze(-3)).sum(-1) : torch::matmul(q, k.transpose(-1, -2));
-  scores.div_(score_scale_);
+torch::Tensor EncoderLayerImpl::attention(const torch::Tensor& x, const torch::Tensor& attention_bias) {
+  auto [q, k, v] = project_qkv(x);
+  // As Hugging Face: (q k^T) / sqrt(head_dim) + mask, then softmax over keys.
+  auto scores = torch::matmul(q, k.transpose(-1, -2)).div_(score_scale_);
   if (attention_bias.defined()) scores.add_(attention_bias);
-  auto probs = torch::softmax(scores, -1);  // [B, heads, queries, T]
-  auto context = few_queries ? (probs.unsqueeze(-1) * v.unsqueeze(-3)).sum(-2) : torch::matmul(probs, v);
-  return attention_out_(context.transpose(1, 2).reshape({x.size(0), queries, num_heads_ * head_dim_}));
+  auto context = torch::matmul(torch::softmax(scores, -1), v);  // [B, heads, T, head_dim]
+  return attention_out_(context.transpose(1, 2).reshape({x.size(0), x.size(1), num_heads_ * head_dim_}));
+}
+
+torch::Tensor EncoderLayerImpl::attention_of_first(const torch::Tensor& x, const torch::Tensor& attention_bias,
+                                                   int64_t queries) {
+  // The same values as attention() for the first `queries` tokens, without projecting any
+  // token's key or value (the late route's last layer: 2 d^2 multiply-adds per token saved,
+  // forward and backward). Per head, with W_k, W_v its [head_dim, d] rows:
+  //   q . k_t = (W_k^T q) . x_t + q . b_k       (the last term is the same for every key, so
+  //                                               softmax cancels it)
+  //   sum_t p_t v_t = W_v (sum_t p_t x_t) + b_v (the p_t sum to 1).
+  const int64_t B = x.size(0), T = x.size(1), d = num_heads_ * head_dim_, H = num_heads_;
+  const torch::Tensor weight = qkv_->weight.view({3, H, head_dim_, d});
+  namespace F = torch::nn::functional;
+  auto q = F::linear(x.narrow(1, 0, queries), qkv_->weight.narrow(0, 0, d),
+                     qkv_bias_ ? qkv_->bias.narrow(0, 0, d) : torch::Tensor())
+               .view({B, queries, H, head_dim_});
+  // u[b, h, i] = W_k,h^T q[b, i, h] / sqrt(head_dim): [B, H * queries, d], head-major.
+  auto u = torch::einsum("bihe,hed->bhid", {q, weight[1]}).div(score_scale_).reshape({B, H * queries, d});
+  torch::Tensor bias = attention_bias.defined() ? attention_bias.reshape({B, T}) : torch::Tensor();
+  auto mixed = input_attention(x, u, bias).view({B, H, queries, d});  // sum_t p_t x_t per head
+  auto context = torch::einsum("bhid,hed->bihe", {mixed, weight[2]});
+  if (qkv_bias_) context = context + qkv_->bias.narrow(0, 2 * d, d).view({H, head_dim_});
+  return attention_out_(context.reshape({B, queries, d}));
 }
 
 torch::Tensor EncoderLayerImpl::mlp(const torch::Tensor& x) {
@@ -80,11 +83,14 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch
   // Every operation after attention acts on each token alone, so the first `queries`
   // outputs need only the first `queries` residuals.
   const torch::Tensor residual = queries == T ? hidden : hidden.narrow(1, 0, queries);
+  auto attend = [&](const torch::Tensor& x) {
+    return queries == T ? attention(x, attention_bias) : attention_of_first(x, attention_bias, queries);
+  };
   if (pre_norm_) {
-    auto h = residual + attention(norm_attention_(hidden), attention_bias, queries);
+    auto h = residual + attend(norm_attention_(hidden));
     return h + mlp(norm_mlp_(h));
   }
-  auto h = norm_attention_(residual + attention(hidden, attention_bias, queries));
+  auto h = norm_attention_(residual + attend(hidden));
   return norm_mlp_(h + mlp(h));
 }
 

@@ -32,9 +32,11 @@ class EncoderLayerImpl : public torch::nn::Module {
   void load(const Checkpoint& checkpoint, const std::string& prefix, const EncoderLayerNames& names);
 
  private:
-  // q [B, heads, queries, head_dim]; k, v [B, heads, T, head_dim].
-  std::array<torch::Tensor, 3> project_qkv(const torch::Tensor& x, int64_t queries);
-  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& attention_bias, int64_t queries);
+  // q, k, v [B, heads, T, head_dim].
+  std::array<torch::Tensor, 3> project_qkv(const torch::Tensor& x);
+  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& attention_bias);
+  // attention() of the first `queries` tokens only, [B, queries, d].
+  torch::Tensor attention_of_first(const torch::Tensor& x, const torch::Tensor& attention_bias, int64_t queries);
   torch::Tensor mlp(const torch::Tensor& x);
 
   int64_t num_heads_, head_dim_;
