@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include "lib/core/float16.h"
+
 namespace sherl {
 namespace {
 
@@ -16,16 +18,30 @@ std::vector<ReadBlock> blocks_of(const ShardSet& set, int64_t block_examples) {
   return blocks;
 }
 
+// dst [T, positions or all tiers, d] = features [T, tiers, d] at those tiers, as float32.
+// Features are float16 as a rule: converted here with the CPU's conversion instructions.
+void copy_tiers(const torch::Tensor& features, const std::vector<int64_t>& positions, torch::Tensor dst) {
+  if (features.scalar_type() != torch::kFloat16 || !features.is_contiguous()) {
+    dst.copy_(positions.empty() ? features : features.index_select(1, torch::tensor(positions, torch::kInt64)));
+    return;
+  }
+  const c10::Half* src = features.data_ptr<c10::Half>();
+  float* out = dst.data_ptr<float>();
+  if (positions.empty()) return half_to_float(src, out, features.numel());
+  const int64_t T = features.size(0), tiers = features.size(1), d = features.size(2);
+  const int64_t kept = static_cast<int64_t>(positions.size());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < kept; ++j) half_to_float(src + (t * tiers + positions[j]) * d, out + (t * kept + j) * d, d);
+}
+
 }  // namespace
 
 Batch collate_examples(const std::vector<ShardExample>& examples, const std::vector<int64_t>& tier_positions) {
-  torch::Tensor positions;
-  if (!tier_positions.empty()) positions = torch::tensor(tier_positions, torch::kInt64);
   int64_t b = examples.size();
   int64_t t_max = 0;
   for (const auto& e : examples) t_max = std::max<int64_t>(t_max, e.features.size(0));
   const auto& first = examples.front().features;
-  int64_t n_tiers = positions.defined() ? positions.size(0) : first.size(1);
+  int64_t n_tiers = tier_positions.empty() ? first.size(1) : static_cast<int64_t>(tier_positions.size());
   bool padded = false;
   for (const auto& e : examples) padded = padded || e.features.size(0) < t_max;
   Batch batch;
@@ -39,7 +55,7 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   for (int64_t i = 0; i < b; ++i) {
     int64_t n = examples[i].features.size(0);
     const torch::Tensor& f = examples[i].features;
-    batch.tiers[i].slice(0, 0, n).copy_(positions.defined() ? f.index_select(1, positions) : f);
+    copy_tiers(f, tier_positions, batch.tiers[i].slice(0, 0, n));
     batch.mask[i].slice(0, 0, n).fill_(1);
     batch.ids[i] = examples[i].id;
     labels.push_back(examples[i].label);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "lib/core/error.h"
+#include "lib/core/float16.h"
 #include "lib/shard/hdf5_util.h"
 #include "lib/shard/shard.h"
 #include "lib/shard/shard_layout.h"
@@ -198,7 +199,7 @@ std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end, bo
             where,
             "cannot read examples " + std::to_string(begin) + ".." + std::to_string(end - 1) + " (token rows " +
                 std::to_string(first) + ".." + std::to_string(first + rows - 1) + ")");
-  torch::Tensor values = stored_dtype ? raw : raw.to(torch::kFloat32);
+  torch::Tensor values = stored_dtype ? raw : to_float32(raw);
   for (int64_t i = begin; i < end; ++i) out.push_back(m.example(i, values, static_cast<int64_t>(first)));
   return out;
 }
