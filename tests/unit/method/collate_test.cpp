@@ -1,0 +1,48 @@
+// collate_examples: padding, masks and tier selection, for float16 features (converted with
+// the CPU's conversion instructions) and float32 ones (LibTorch's copy), against the same
+// batch built with LibTorch operations.
+#include <gtest/gtest.h>
+
+#include "sherl/batch_loader.h"
+
+namespace sherl {
+namespace {
+
+std::vector<ShardExample> examples(torch::Dtype dtype) {
+  std::vector<ShardExample> out;
+  for (int64_t i = 0; i < 3; ++i) {
+    ShardExample e;
+    e.id = 10 + i;
+    e.features = torch::randn({4 + i, 5, 9}).to(dtype);  // 4, 5 and 6 tokens: padding
+    e.label = torch::tensor(i, torch::kInt64);
+    out.push_back(e);
+  }
+  return out;
+}
+
+torch::Tensor expected_tiers(const std::vector<ShardExample>& es, const std::vector<int64_t>& positions) {
+  auto sel = torch::tensor(positions, torch::kInt64);
+  torch::Tensor out = torch::zeros({3, 6, static_cast<int64_t>(positions.size()), 9});
+  for (int64_t i = 0; i < 3; ++i)
+    out[i].narrow(0, 0, es[i].features.size(0)).copy_(es[i].features.index_select(1, sel).to(torch::kFloat32));
+  return out;
+}
+
+TEST(Collate, PadsMasksAndSelectsTiersInEveryDtype) {
+  torch::manual_seed(0);
+  for (auto dtype : {torch::kFloat16, torch::kFloat32}) {
+    auto es = examples(dtype);
+    for (const std::vector<int64_t>& positions : {std::vector<int64_t>{}, std::vector<int64_t>{0, 3, 4}}) {
+      Batch b = collate_examples(es, positions);
+      std::vector<int64_t> all{0, 1, 2, 3, 4};
+      EXPECT_TRUE(torch::equal(b.tiers, expected_tiers(es, positions.empty() ? all : positions)));
+      EXPECT_EQ(b.tiers.scalar_type(), torch::kFloat32);
+      EXPECT_TRUE(torch::equal(b.mask.sum(1), torch::tensor({4, 5, 6}, torch::kInt64)));
+      EXPECT_TRUE(torch::equal(b.ids, torch::tensor({10, 11, 12}, torch::kInt64)));
+      EXPECT_TRUE(torch::equal(b.labels, torch::tensor({0, 1, 2}, torch::kInt64)));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sherl
