@@ -1,6 +1,7 @@
 #include "sherl/mtsa.h"
 
 #include "lib/core/error.h"
+#include "sherl/dropout.h"
 #include "sherl/tier_aggregation.h"
 
 namespace sherl {
@@ -96,7 +97,7 @@ torch::Tensor MtsaImpl::project(const torch::Tensor& tiers, int64_t first, int64
 
 torch::Tensor MtsaImpl::up(const torch::Tensor& z) {
   torch::Tensor y = out_linear_(torch::relu(z));
-  if (out_norm_) y = torch::dropout(out_norm_(y), options_.dropout, is_training());
+  if (out_norm_) y = inverted_dropout(out_norm_(y), options_.dropout, is_training());
   return y;
 }
 
