@@ -4,7 +4,7 @@
 // order as sherl-train's defaults.
 //
 //   train_step_bench --model DIR --train SHARDS [--batch-size 64] [--steps 0 (an epoch)]
-//                    [--threads 0] [--profile] [--device cpu|cuda] [--precision f32|bf16]
+//                    [--repeat 1] [--threads 0] [--blas-pool] [--profile] [--device cpu|cuda] [--precision f32|bf16]
 // On a GPU the batches are copied to it before the timing, and the peak GPU memory of the
 // steps is printed.
 #include <CLI/CLI.hpp>
@@ -22,6 +22,7 @@
 #include "lib/shard/shard.h"
 #include "sherl/adapted_model.h"
 #include "sherl/batch_loader.h"
+#include "sherl/row_parallel_linear.h"
 
 namespace {
 
@@ -62,19 +63,23 @@ int main(int argc, char** argv) {
   CLI::App app{"Time an epoch of sherl-train by part: loading, stepping, operators"};
   std::string model_dir, train_dir;
   int64_t batch_size = 64, steps = 0;
-  int threads = 0;
-  bool profile = false;
+  int threads = 0, repeat = 1;
+  bool profile = false, blas_pool = false;
   std::string device_spec = "cpu", precision_spec = "f32";
   app.add_option("--model", model_dir, "model directory")->required();
   app.add_option("--train", train_dir, "training shard set")->required();
   app.add_option("--batch-size", batch_size, "examples per step");
   app.add_option("--steps", steps, "steps to time (0: one epoch)");
+  app.add_option("--repeat", repeat, "time the steps this many times; prints the fastest and the median")
+      ->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "LibTorch threads (0: sherl's default)");
+  app.add_flag("--blas-pool", blas_pool, "keep OpenBLAS's own threads (sherl-train runs it single-threaded)");
   app.add_flag("--profile", profile, "print the operators' self time per step (CPU)");
   app.add_option("--device", device_spec, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision_spec, "the late layers' precision, as sherl-train's")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   sherl::set_threads(threads);
+  if (!blas_pool) sherl::use_single_threaded_blas();
   const torch::Device device = sherl::parse_device(device_spec);
   const torch::ScalarType precision = sherl::parse_precision(precision_spec, device);
 
@@ -113,15 +118,24 @@ int main(int argc, char** argv) {
   step(batches[0]);  // warm-up
   if (device.is_cuda()) torch::cuda::synchronize();
   sherl::reset_peak_device_memory(device);
-  auto t1 = Clock::now();
-  for (const auto& b : batches) step(b);
-  if (device.is_cuda()) torch::cuda::synchronize();
-  const double step_s = seconds_since(t1);
+  // The machine's speed drifts (shared cores): the fastest of several passes is the
+  // steadiest estimate, the median says how far the others were.
+  std::vector<double> pass_s;
+  for (int r = 0; r < repeat; ++r) {
+    auto t1 = Clock::now();
+    for (const auto& b : batches) step(b);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    pass_s.push_back(seconds_since(t1));
+  }
+  std::sort(pass_s.begin(), pass_s.end());
+  const double step_s = pass_s.front(), median_s = pass_s[pass_s.size() / 2];
 
   std::printf("threads %d, %d steps of %lld examples\n", at::get_num_threads(), n, static_cast<long long>(batch_size));
   std::printf("loader alone: %.2f s (%.1f ms per batch)\n", load_s, 1000 * load_s / n);
-  std::printf("steps alone:  %.2f s (%.1f ms per step) on %s, late layers in %s\n", step_s, 1000 * step_s / n,
+  std::printf("steps alone:  %.2f s (%.1f ms per step) on %s, late layers in %s", step_s, 1000 * step_s / n,
               device.str().c_str(), precision_spec.c_str());
+  if (repeat > 1) std::printf("; fastest of %d passes, median %.2f s", repeat, median_s);
+  std::printf("\n");
   std::printf("%s\n", sherl::peak_memory_summary(device).c_str());
   if (profile && !device.is_cuda()) {
     const int profiled = std::min(n, 10);

@@ -2,6 +2,7 @@
 
 #include "lib/core/error.h"
 #include "sherl/dropout.h"
+#include "sherl/row_parallel_linear.h"
 #include "sherl/tier_aggregation.h"
 
 namespace sherl {
@@ -18,7 +19,9 @@ class LinearLnProjection : public TierProjectionImpl {
     norm_ = register_module(
         "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({h}).eps(kProjectionNormEps)));
   }
-  torch::Tensor forward(const torch::Tensor& x) override { return norm_(linear_(x)); }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    return norm_(row_parallel_linear(x, linear_->weight, linear_->bias));
+  }
 
  private:
   torch::nn::Linear linear_{nullptr};
@@ -34,8 +37,9 @@ class GatedProjection : public TierProjectionImpl {
     fc3_ = register_module("fc3", torch::nn::Linear(h, h));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    torch::Tensor u = torch::relu(fc1_(x));
-    return (fc2_(u) + u) * torch::sigmoid(fc3_(u));
+    torch::Tensor u = torch::relu(row_parallel_linear(x, fc1_->weight, fc1_->bias));
+    return (row_parallel_linear(u, fc2_->weight, fc2_->bias) + u) *
+           torch::sigmoid(row_parallel_linear(u, fc3_->weight, fc3_->bias));
   }
 
  private:
@@ -96,7 +100,7 @@ torch::Tensor MtsaImpl::project(const torch::Tensor& tiers, int64_t first, int64
 }
 
 torch::Tensor MtsaImpl::up(const torch::Tensor& z) {
-  torch::Tensor y = out_linear_(torch::relu(z));
+  torch::Tensor y = row_parallel_linear(torch::relu(z), out_linear_->weight, out_linear_->bias);
   if (out_norm_) y = inverted_dropout(out_norm_(y), options_.dropout, is_training());
   return y;
 }

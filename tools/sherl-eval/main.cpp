@@ -8,6 +8,7 @@
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "sherl/evaluation_report.h"
+#include "sherl/row_parallel_linear.h"
 
 int main(int argc, char** argv) {
   sherl::prepare_process(argc, argv);
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
 
   return sherl::run_tool("sherl-eval", [&] {
     sherl::set_threads(threads);
+    sherl::use_single_threaded_blas();  // the MTSA's products run on LibTorch's threads
     torch::Device on = sherl::parse_device(device);
     sherl::json metrics = sherl::evaluate_adapter(adapter, model, data, predictions, batch_size, on);
     std::cout << metrics.dump(2) << "\n";

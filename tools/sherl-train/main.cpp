@@ -9,6 +9,7 @@
 #include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
+#include "sherl/row_parallel_linear.h"
 #include "sherl/trainer.h"
 
 int main(int argc, char** argv) {
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
 
   return sherl::run_tool("sherl-train", [&] {
     sherl::set_threads(threads);
+    sherl::use_single_threaded_blas();  // the MTSA's products run on LibTorch's threads
     o.device = sherl::parse_device(device);
     o.precision = sherl::parse_precision(precision, o.device);
     o.method = sherl::parse_method(method);
