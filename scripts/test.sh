@@ -8,5 +8,5 @@ scripts/build.sh
 status=0
 (cd build && ctest --output-on-failure -j "$(nproc)") || status=1
 export SHERL_BUILD="$PWD/build"
-bats --jobs 1 tests/bats || status=1
+bats --timing --jobs 1 tests/bats || status=1
 exit $status

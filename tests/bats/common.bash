@@ -7,6 +7,10 @@ export HDF5_PLUGIN_PATH="$SHERL_BUILD/hdf5-plugins"
 SHERL_VIT="$SHERL_ROOT/examples/models/vit-tiny-fmnist5"
 FMNIST=/usr/share/datasets/fashion-mnist
 PY=/usr/bin/python3
+# The values the tools would set and re-exec themselves for (lib/core/runtime.cpp): set here,
+# each tool starts once instead of twice (LibTorch takes ~0.7 s to load). The re-exec has
+# its own test (workflow.bats), which unsets them.
+export OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 
 setup() {
   WORK="$(mktemp -d "${BATS_TMPDIR:-/tmp}/sherl-bats.XXXXXX")"

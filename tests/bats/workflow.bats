@@ -182,3 +182,22 @@ PY
     [[ "$output" == *"$tool"* ]]
   done
 }
+
+@test "a tool started without OMP_WAIT_POLICY and OPENBLAS_THREAD_TIMEOUT re-execs itself with them set" {
+  mkfifo "$WORK/in"
+  env -u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT sherl-extract --input - --model "$SHERL_VIT" \
+    --labels "$FMNIST/train-labels-idx1-ubyte.gz" --out "$WORK/set" --quiet < "$WORK/in" 2> /dev/null &
+  pid=$!
+  exec {writer}> "$WORK/in"  # the tool starts, re-execs, and waits for input
+  environ=""
+  for _ in $(seq 1 200); do
+    environ=$(tr '\0' '\n' < /proc/$pid/environ 2> /dev/null || true)
+    [[ "$environ" == *OMP_WAIT_POLICY=PASSIVE* ]] && break
+    sleep 0.05
+  done
+  exec {writer}>&-
+  kill $pid 2> /dev/null || true
+  wait $pid 2> /dev/null || true
+  [[ "$environ" == *OMP_WAIT_POLICY=PASSIVE* ]]
+  [[ "$environ" == *OPENBLAS_THREAD_TIMEOUT=4* ]]
+}
