@@ -56,8 +56,10 @@ PY
 }
 
 @test "train then eval: metrics JSON, predictions, curve and log" {
+  # 6 steps in all: a warm-up of 2 (not the default 100) lets the learning rate reach its
+  # peak, so that the adapter learns something to evaluate.
   run sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --val "$SMALL/cons/val" \
-    --out "$WORK/run" --epochs 3 --threads 1 --quiet
+    --out "$WORK/run" --epochs 3 --warmup 2 --threads 1 --quiet
   [ "$status" -eq 0 ]
   [ -f "$WORK/run/adapter.safetensors" ]
   grep -q '<svg' "$WORK/run/curve.svg"
@@ -68,7 +70,7 @@ PY
   echo "$output" | $PY -c '
 import json, sys
 m = json.load(sys.stdin)
-assert 0.2 < m["accuracy"] <= 1, m
+assert 0.3 < m["accuracy"] <= 1, m  # chance is 0.2
 assert len(m["confusion_matrix"]) == 5 and sum(map(sum, m["confusion_matrix"])) == 100
 for k in ("macro_f1", "mcc"): assert k in m
 '
@@ -80,8 +82,9 @@ for k in ("macro_f1", "mcc"): assert k in m
   sherl-eval --adapter "$WORK/run" --model "$SHERL_VIT" --data "$SMALL/test" --threads 1 \
     --predictions "$WORK/eval.tsv" > /dev/null
   sherl-predict --adapter "$WORK/run" --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz \
-    --labels $FMNIST/t10k-labels-idx1-ubyte.gz --limit 100000 --threads 1 > "$WORK/predict-all.tsv"
-  # predict sees every test image of classes 5-9; keep the ids that the eval shards hold
+    --labels $FMNIST/t10k-labels-idx1-ubyte.gz --limit 300 --threads 1 > "$WORK/predict-all.tsv"
+  # predict sees the first 300 test images (the eval shards' 20 per class of 5-9 end at
+  # image 253); keep the ids that the eval shards hold
   $PY - "$WORK/eval.tsv" "$WORK/predict-all.tsv" <<'PY'
 import sys
 ev = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[1]).read().splitlines()[1:]}
