@@ -31,7 +31,8 @@ shard_locks() {
 
 @test "four concurrent sherl-train runs and sherl-info --verify in a loop: all succeed with the adapter of a run alone" {
   set="$BATS_FILE_TMPDIR/set/cons"
-  args=(--model "$SHERL_VIT" --train "$set/train" --val "$set/val" --epochs 2 --threads 1 --seed 3 --batch-size 16 --quiet)
+  # 5 epochs: long enough that the loop below sees the trainers with their shards open.
+  args=(--model "$SHERL_VIT" --train "$set/train" --val "$set/val" --epochs 5 --threads 1 --seed 3 --batch-size 16 --quiet)
   sherl-train "${args[@]}" --out "$WORK/alone" > /dev/null
   pids=()
   for i in 1 2 3 4; do
@@ -42,10 +43,11 @@ shard_locks() {
   : > "$WORK/modes"
   : > "$WORK/locks"
   while kill -0 "${pids[@]}" 2> /dev/null; do
-    sherl-info --verify "$set/train" "$set/val" > /dev/null
-    verifies=$((verifies + 1))
     for p in "${pids[@]}"; do open_shards $p >> "$WORK/modes"; done
     shard_locks "$set" >> "$WORK/locks"
+    sherl-info --verify "$set/train" "$set/val" > /dev/null
+    verifies=$((verifies + 1))
+    sleep 0.2
   done
   for i in 1 2 3 4; do
     wait ${pids[$((i - 1))]} || { cat "$WORK/run$i.err"; false; }
