@@ -98,14 +98,16 @@ using torch::autograd::variable_list;
 
 class CpuInputAttention : public torch::autograd::Function<CpuInputAttention> {
  public:
-  // bias: [B, T], zeros where the caller has none (an undefined tensor cannot pass here).
+  // bias: [B, T], or no elements where the caller has none (an undefined tensor cannot pass
+  // through an autograd Function).
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& u,
                                const torch::Tensor& bias) {
     const int64_t B = x.size(0), T = x.size(1), d = x.size(2), J = u.size(1);
     torch::Tensor mixed = torch::empty({B, J, d}, x.options()), probs = torch::empty({B, J, T}, x.options());
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sherl::input_attention", [&] {
       at::parallel_for(0, B, kGrain, [&](int64_t b, int64_t e) {
-        forward_kernel(x.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(), bias.data_ptr<scalar_t>(),
+        forward_kernel(x.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(),
+                       bias.numel() > 0 ? bias.data_ptr<scalar_t>() : nullptr,
                        mixed.data_ptr<scalar_t>(), probs.data_ptr<scalar_t>(), b, e, J, T, d);
       });
     });
@@ -139,7 +141,7 @@ torch::Tensor input_attention(const torch::Tensor& x, const torch::Tensor& u, co
   if (!x.device().is_cpu() || (type != torch::kFloat && type != torch::kDouble))
     return input_attention_reference(x, u, bias);
   torch::Tensor b = bias.defined() ? bias.to(type).reshape({x.size(0), x.size(1)}).contiguous()
-                                   : torch::zeros({x.size(0), x.size(1)}, x.options());
+                                   : torch::empty({0}, x.options());
   return CpuInputAttention::apply(x.contiguous(), u.to(type).contiguous(), b)[0];
 }
 
