@@ -70,10 +70,14 @@ ReadPlan sequential_plan(const ShardSet& set, int64_t block_examples) {
 
 ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, int64_t buffer_bytes,
                        int64_t block_examples) {
-  ReadPlan plan{blocks_of(set, block_examples), 0, seed};
+  // Contiguous shards read one example as cheaply as a block: every example is its own
+  // block, and the plan is a uniform permutation of the set with no buffer to fill.
+  const bool random_access = set.random_access();
+  ReadPlan plan{blocks_of(set, random_access ? 1 : block_examples), 0, seed};
   std::mt19937_64 rng(seed);
   for (int64_t i = static_cast<int64_t>(plan.blocks.size()) - 1; i > 0; --i)
     std::swap(plan.blocks[i], plan.blocks[rng() % static_cast<uint64_t>(i + 1)]);
+  if (random_access) return plan;
   const ShardSetInfo& info = set.info();
   int64_t tokens = set.size() > 0 ? std::max<int64_t>(1, set.shards()[0]->num_tokens(0)) : 1;
   int64_t example_bytes = tokens * static_cast<int64_t>(info.tiers.size()) * info.backbone.hidden_size *

@@ -48,7 +48,8 @@ struct ReadPlan {
 // Every example once, in shard-set order.
 ReadPlan sequential_plan(const ShardSet& set, int64_t block_examples = 256);
 // Blocks in a seeded random order through a shuffle buffer of at most `buffer_bytes` of
-// float32 features (and at least one batch).
+// features as stored (and at least one batch). For a random-access set (contiguous
+// shards): every example in a seeded uniform permutation, no buffer.
 ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, int64_t buffer_bytes,
                        int64_t block_examples = 64);
 

@@ -44,13 +44,16 @@ void remove_split(const std::string& dir) {
 }
 
 // Streams the examples of `set` in order, routing each to the train or val writer.
+// Contiguous shards are created at their final size: `tokens` lists the token count of
+// every example the writer will receive, in order.
 // Rerunning into the directory of an earlier consolidation: the old manifest.json goes
 // before the first shard is replaced, so that no manifest ever lists a mix of old and new
 // shards; the old shards past the new last one go once the new manifest is written.
 class SplitWriter {
  public:
-  SplitWriter(const std::string& dir, const ShardSetInfo& info, const ConsolidateOptions& o)
-      : dir_(dir), info_(info), o_(o) {
+  SplitWriter(const std::string& dir, const ShardSetInfo& info, const ConsolidateOptions& o,
+              std::vector<int64_t> tokens)
+      : dir_(dir), info_(info), o_(o), tokens_(std::move(tokens)) {
     fs::create_directories(dir_);
   }
   void add(const ShardExample& e) {
@@ -64,9 +67,7 @@ class SplitWriter {
     write_manifest(dir_, {info_, entries_});
     for (const auto& entry : fs::directory_iterator(dir_))
       if (is_shard_file(entry.path()) && !listed(entry.path().filename().string())) fs::remove(entry.path());
-    int64_t total = 0;
-    for (auto& e : entries_) total += e.examples;
-    return total;
+    return written_examples();
   }
 
  private:
@@ -75,7 +76,22 @@ class SplitWriter {
     std::snprintf(buf, sizeof buf, "shard-%05zu.h5", entries_.size());
     return buf;
   }
-  void open() { writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name()).string(), info_, entries_.size(), o_.compression); }
+  void open() {
+    writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name()).string(), info_, entries_.size(),
+                                            o_.compression, o_.contiguous ? next_shard_tokens() : 0);
+  }
+  // Token rows of the shard about to open: the next examples_per_shard examples, or the rest.
+  int64_t next_shard_tokens() const {
+    size_t first = static_cast<size_t>(written_examples());
+    size_t last = std::min(tokens_.size(), first + static_cast<size_t>(o_.examples_per_shard));
+    if (first >= last) throw Error(dir_ + ": more examples than planned for the split");
+    return std::accumulate(tokens_.begin() + first, tokens_.begin() + last, int64_t{0});
+  }
+  int64_t written_examples() const {
+    int64_t n = 0;
+    for (const auto& e : entries_) n += e.examples;
+    return n;
+  }
   bool listed(const std::string& file) const {
     return std::any_of(entries_.begin(), entries_.end(), [&](const ManifestEntry& e) { return e.file == file; });
   }
@@ -91,6 +107,7 @@ class SplitWriter {
   std::string dir_;
   ShardSetInfo info_;
   const ConsolidateOptions& o_;
+  std::vector<int64_t> tokens_;
   std::unique_ptr<ShardWriter> writer_;
   std::vector<ManifestEntry> entries_;
 };
@@ -106,6 +123,17 @@ std::vector<int64_t> class_labels(const ShardSet& set) {
     for (int64_t i = 0; i < a.size(0); ++i) labels.push_back(a[i]);
   }
   return labels;
+}
+
+// The token counts of the examples of each split, in set order: (train, val).
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_token_counts(const ShardSet& set,
+                                                                         const std::vector<bool>& in_val) {
+  std::pair<std::vector<int64_t>, std::vector<int64_t>> tokens;
+  int64_t position = 0;
+  for (const auto& shard : set.shards())
+    for (int64_t i = 0; i < shard->size(); ++i, ++position)
+      (in_val[position] ? tokens.second : tokens.first).push_back(shard->num_tokens(i));
+  return tokens;
 }
 
 }  // namespace
@@ -207,6 +235,9 @@ json consolidate(const ConsolidateOptions& o) {
   for (auto t : tiers) positions.push_back(std::find(redundancy.tiers.begin(), redundancy.tiers.end(), t) - redundancy.tiers.begin());
   torch::Tensor position_index = torch::tensor(positions, torch::kInt64);
   std::vector<int64_t> val = stratified_validation(class_labels(set), o.val_fraction, o.seed);
+  std::vector<bool> in_val(static_cast<size_t>(set.size()), false);
+  for (int64_t position : val) in_val[position] = true;
+  auto [train_tokens, val_tokens] = split_token_counts(set, in_val);
 
   ShardSetInfo info = set.info();
   info.tiers = tiers;
@@ -214,22 +245,18 @@ json consolidate(const ConsolidateOptions& o) {
   info.source_path = o.input_dir;
   info.tool_version = SHERL_VERSION;
   info.command_line = o.command_line;
-  SplitWriter train_writer((fs::path(o.out_dir) / "train").string(), info, o);
+  SplitWriter train_writer((fs::path(o.out_dir) / "train").string(), info, o, std::move(train_tokens));
   std::unique_ptr<SplitWriter> val_writer;
   const std::string val_dir = (fs::path(o.out_dir) / "val").string();
-  if (!val.empty()) val_writer = std::make_unique<SplitWriter>(val_dir, info, o);
+  if (!val.empty()) val_writer = std::make_unique<SplitWriter>(val_dir, info, o, std::move(val_tokens));
   else remove_split(val_dir);  // a validation set of an earlier run would be taken for this one's
   Progress progress("sherl-consolidate", set.size(), o.quiet);
   int64_t position = 0;
-  size_t next_val = 0;
   for (const auto& shard : set.shards())
     for (int64_t begin = 0; begin < shard->size(); begin += 256) {
       for (auto& e : shard->read_range(begin, std::min(shard->size(), begin + 256))) {
         e.features = e.features.index_select(1, position_index);
-        bool to_val = next_val < val.size() && val[next_val] == position;
-        if (to_val) ++next_val;
-        (to_val ? *val_writer : train_writer).add(e);
-        ++position;
+        (in_val[position++] ? *val_writer : train_writer).add(e);
       }
       progress.advance(std::min<int64_t>(256, shard->size() - begin));
     }

@@ -36,6 +36,9 @@ struct ConsolidateOptions {
   int64_t sample = 1000;
   int64_t examples_per_shard = 1000;
   FeatureDType dtype = FeatureDType::F16;
+  // Contiguous, unfiltered features (the default: training reads any example with one
+  // plain read) or chunked and compressed with `compression` (smaller on disk).
+  bool contiguous = true;
   CompressionOptions compression{1, true};
   bool quiet = false;
   std::string command_line;

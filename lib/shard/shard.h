@@ -67,11 +67,17 @@ struct ShardExample {
 
 // Writes one shard to a temporary name; commit() fsyncs and renames it into place, and
 // returns the SHA-256 of the final file. Destroying an uncommitted writer removes the
-// temporary. Memory stays bounded (features are appended to extendible datasets).
+// temporary. Memory stays bounded (features are appended to the dataset as they come).
+//
+// Features are chunked, compressed and checksummed by default: extendible, so the writer
+// need not know the shard's size. With contiguous_tokens > 0 they are one unfiltered block
+// of exactly that many token rows instead (the training layout: any example is one plain
+// read); commit() refuses a shard whose examples do not fill it. The small per-example
+// datasets always use `compression`.
 class ShardWriter {
  public:
   ShardWriter(const std::string& path, const ShardSetInfo& info, int64_t shard_index,
-              const CompressionOptions& compression);
+              const CompressionOptions& compression, int64_t contiguous_tokens = 0);
   ~ShardWriter();
   void append(const ShardExample& example);
   int64_t size() const;
@@ -94,6 +100,7 @@ class ShardReader {
   int64_t num_tokens(int64_t i) const;        // tokens of example i
   const std::vector<int64_t>& ids() const;    // example ids, in file order
   const torch::Tensor& labels() const;        // int64 [n] or float32 [n, L], read at open
+  bool contiguous() const;                    // features in one unfiltered block (training layout)
   ShardExample read(int64_t i) const;         // features converted to float32
   // Reads examples [begin, end) with one HDF5 read (cheapest for sequential passes). The
   // features are converted to float32, or with stored_dtype = true left in the shard's
@@ -133,6 +140,9 @@ class ShardSet {
   int64_t size() const;
   const std::vector<std::unique_ptr<ShardReader>>& shards() const;
   std::pair<int64_t, int64_t> locate(int64_t global_index) const;  // (shard, local index)
+  // Every shard contiguous: reading examples one by one in any order costs no more than
+  // reading them in sequence.
+  bool random_access() const;
   ShardExample read(int64_t global_index) const;
   const std::string& dir() const;
 

@@ -52,6 +52,17 @@ h5::Handle creation_plist(int rank, const hsize_t* chunk, const CompressionOptio
   return dcpl;
 }
 
+h5::Handle contiguous_plist(const std::string& where) {
+  h5::Handle dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE), where, "cannot create dataset properties");
+  h5::check(H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS), where, "cannot set contiguous layout");
+  return dcpl;
+}
+
+bool is_contiguous(hid_t dataset, const std::string& where) {
+  h5::Handle dcpl = h5::plist(H5Dget_create_plist(dataset), where, "cannot get creation properties");
+  return H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS;
+}
+
 h5::Handle features_access_plist(hsize_t chunk_tokens, int64_t tiers, int64_t d, FeatureDType dtype,
                                  const std::string& where) {
   h5::Handle dapl = h5::plist(H5Pcreate(H5P_DATASET_ACCESS), where, "cannot create dataset access properties");

@@ -43,6 +43,11 @@ bool is_stored_type(hid_t type, FeatureDType dtype);
 // Dataset creation properties: chunked, extendible axis 0, shuffle + zstd + Fletcher32.
 h5::Handle creation_plist(int rank, const hsize_t* chunk, const CompressionOptions& compression,
                           const std::string& where);
+// Creation properties of contiguous features: one unfiltered block of fixed size, so that
+// any example is one plain read (formats/shard.md, "Layouts").
+h5::Handle contiguous_plist(const std::string& where);
+// Whether a dataset is stored contiguously (not chunked).
+bool is_contiguous(hid_t dataset, const std::string& where);
 // Dataset access properties with the chunk cache described above.
 h5::Handle features_access_plist(hsize_t chunk_tokens, int64_t tiers, int64_t d, FeatureDType dtype,
                                  const std::string& where);

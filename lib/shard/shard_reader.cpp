@@ -56,6 +56,7 @@ struct ShardReader::Impl {
   int64_t shard_index = 0;
   h5::Handle file, features, feature_type;
   int64_t n = 0, tiers = 0, d = 0;
+  bool contiguous = false;
   std::vector<int64_t> offsets, ids;
   torch::Tensor labels;  // int64 [n] or float32 [n, num_labels]
 
@@ -98,6 +99,7 @@ void ShardReader::Impl::check_features() {
   if (!layout::is_stored_type(type.get(), info.dtype))
     throw error_at(where, "stored type does not match attribute dtype '" + to_string(info.dtype) + "'");
   feature_type = layout::stored_type(info.dtype);
+  contiguous = layout::is_contiguous(features.get(), where);
 }
 
 void ShardReader::Impl::load_offsets() {
@@ -172,6 +174,7 @@ int64_t ShardReader::num_tokens(int64_t i) const {
 }
 
 const torch::Tensor& ShardReader::labels() const { return impl_->labels; }
+bool ShardReader::contiguous() const { return impl_->contiguous; }
 
 ShardExample ShardReader::read(int64_t i) const {
   num_tokens(i);  // range check

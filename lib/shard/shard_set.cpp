@@ -68,6 +68,10 @@ std::pair<int64_t, int64_t> ShardSet::locate(int64_t global_index) const {
   return {shard, global_index - starts_[shard]};
 }
 
+bool ShardSet::random_access() const {
+  return std::all_of(shards_.begin(), shards_.end(), [](const auto& s) { return s->contiguous(); });
+}
+
 ShardExample ShardSet::read(int64_t global_index) const {
   auto [shard, local] = locate(global_index);
   return shards_[shard]->read(local);

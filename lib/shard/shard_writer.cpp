@@ -1,6 +1,6 @@
-// ShardWriter: appends examples to extendible chunked datasets of a temporary HDF5 file,
-// so memory stays bounded by the chunk cache; commit() writes the small per-example
-// datasets, closes, fsyncs and renames the file into place.
+// ShardWriter: appends examples to the features dataset of a temporary HDF5 file (extendible
+// and chunked, or contiguous of a declared size), so memory stays bounded; commit() writes
+// the small per-example datasets, closes, fsyncs and renames the file into place.
 #include <algorithm>
 
 #include "lib/core/atomic_file.h"
@@ -49,14 +49,15 @@ struct ShardWriter::Impl {
   h5::Handle features;
   h5::Handle feature_type;
   int64_t tiers = 0, d = 0;
+  int64_t contiguous_tokens = 0;  // 0: chunked
   std::vector<int64_t> offsets{0};
   std::vector<int64_t> ids;
   std::vector<int64_t> class_labels;
   std::vector<float> target_labels;  // row-major [n, num_labels]
   bool committed = false;
 
-  Impl(const std::string& p, const ShardSetInfo& i, const CompressionOptions& c)
-      : info(i), compression(c), path(p), temp(p) {}
+  Impl(const std::string& p, const ShardSetInfo& i, const CompressionOptions& c, int64_t contiguous)
+      : info(i), compression(c), path(p), temp(p), contiguous_tokens(contiguous) {}
 
   void create(int64_t shard_index);
   void append_features(const torch::Tensor& x);
@@ -75,12 +76,14 @@ void ShardWriter::Impl::create(int64_t shard_index) {
   layout::write_info(file.get(), info, shard_index, path);
 
   const std::string where = path + ": dataset 'features'";
+  if (contiguous_tokens < 0) throw error_at(where, "contiguous size must not be negative");
+  const bool contiguous = contiguous_tokens > 0;
   hsize_t chunk_tokens = layout::feature_chunk_tokens(tiers, d, info.dtype);
-  hsize_t dims[3] = {0, static_cast<hsize_t>(tiers), static_cast<hsize_t>(d)};
-  hsize_t maxdims[3] = {H5S_UNLIMITED, dims[1], dims[2]};
+  hsize_t dims[3] = {static_cast<hsize_t>(contiguous_tokens), static_cast<hsize_t>(tiers), static_cast<hsize_t>(d)};
+  hsize_t maxdims[3] = {contiguous ? dims[0] : H5S_UNLIMITED, dims[1], dims[2]};
   hsize_t chunk[3] = {chunk_tokens, dims[1], dims[2]};
   h5::Handle space = h5::space(H5Screate_simple(3, dims, maxdims), where, "cannot create dataspace");
-  h5::Handle dcpl = layout::creation_plist(3, chunk, compression, where);
+  h5::Handle dcpl = contiguous ? layout::contiguous_plist(where) : layout::creation_plist(3, chunk, compression, where);
   h5::Handle dapl = layout::features_access_plist(chunk_tokens, tiers, d, info.dtype, where);
   feature_type = layout::stored_type(info.dtype);
   features = h5::dataset(H5Dcreate2(file.get(), layout::kFeatures, feature_type.get(), space.get(), H5P_DEFAULT,
@@ -101,7 +104,10 @@ void ShardWriter::Impl::append_features(const torch::Tensor& x) {
   hsize_t begin = static_cast<hsize_t>(offsets.back()), tokens = static_cast<hsize_t>(x.size(0));
   hsize_t new_dims[3] = {begin + tokens, static_cast<hsize_t>(tiers), static_cast<hsize_t>(d)};
   const std::string ds = path + ": dataset 'features'";
-  h5::check(H5Dset_extent(features.get(), new_dims), ds, "cannot extend");
+  if (contiguous_tokens > 0 && static_cast<int64_t>(new_dims[0]) > contiguous_tokens)
+    throw error_at(where, "does not fit: the contiguous shard was created for " + std::to_string(contiguous_tokens) +
+                              " token rows");
+  if (contiguous_tokens == 0) h5::check(H5Dset_extent(features.get(), new_dims), ds, "cannot extend");
   h5::Handle file_space = h5::space(H5Dget_space(features.get()), ds, "cannot get dataspace");
   hsize_t start[3] = {begin, 0, 0}, count[3] = {tokens, new_dims[1], new_dims[2]};
   h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), ds,
@@ -133,8 +139,8 @@ void ShardWriter::Impl::append_label(const torch::Tensor& label) {
 }
 
 ShardWriter::ShardWriter(const std::string& path, const ShardSetInfo& info, int64_t shard_index,
-                         const CompressionOptions& compression)
-    : impl_(std::make_unique<Impl>(path, info, compression)) {
+                         const CompressionOptions& compression, int64_t contiguous_tokens)
+    : impl_(std::make_unique<Impl>(path, info, compression, contiguous_tokens)) {
   impl_->create(shard_index);
 }
 
@@ -159,6 +165,9 @@ int64_t ShardWriter::size() const { return static_cast<int64_t>(impl_->ids.size(
 std::string ShardWriter::commit() {
   Impl& m = *impl_;
   if (m.committed) throw error_at(m.path, "commit called twice");
+  if (m.contiguous_tokens > 0 && m.offsets.back() != m.contiguous_tokens)
+    throw error_at(m.path, "the examples hold " + std::to_string(m.offsets.back()) + " token rows, not the " +
+                               std::to_string(m.contiguous_tokens) + " the contiguous shard was created for");
   hsize_t n = m.ids.size();
   write_table(m.file.get(), layout::kOffsets, H5T_STD_I64LE, H5T_NATIVE_INT64, m.offsets.data(), n + 1, 0,
               m.compression, m.path);

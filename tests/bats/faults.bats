@@ -142,9 +142,10 @@ train_args() {
 
 @test "consolidate rerun with another split, killed mid-way: no manifest ever lists a mix of old and new shards" {
   cp -r "$BATS_FILE_TMPDIR/cons" "$WORK/c"
-  # level 19: slow enough to be caught after its first training shard
+  # chunked at level 19: slow enough to be caught after its first training shard
   WAIT_FOR="$WORK/c/train/.shard-00001.h5.tmp.*"
-  start_and_wait_for "${CONSOLIDATE[@]}" --examples-per-shard 40 --zstd-level 19 --seed 1 --out "$WORK/c"
+  start_and_wait_for "${CONSOLIDATE[@]}" --examples-per-shard 40 --layout chunked --zstd-level 19 --seed 1 \
+    --out "$WORK/c"
   kill -KILL $pid
   wait_status $pid
   [ ! -e "$WORK/c/consolidate.json" ]
@@ -277,8 +278,8 @@ wait_for_open_file() {
 
 @test "SIGINT stops consolidate: status 130, no temporaries, nothing that looks complete" {
   WAIT_FOR="$WORK/c/train/.shard-00000.h5.tmp.*"
-  # zstd level 19 keeps it busy writing the first training shard for a while
-  start_and_wait_for "${CONSOLIDATE[@]}" --out "$WORK/c" --examples-per-shard 200 --zstd-level 19
+  # chunked at zstd level 19 keeps it busy writing the first training shard for a while
+  start_and_wait_for "${CONSOLIDATE[@]}" --out "$WORK/c" --examples-per-shard 200 --layout chunked --zstd-level 19
   kill -INT $pid
   wait_status $pid
   [ "$status" -eq 130 ]

@@ -52,6 +52,25 @@ for i in range(n):
 c = json.load(open(d + "/consolidate.json"))
 assert c["train_examples"] + c["val_examples"] == 200
 assert c["val_examples"] == 40                            # 20% of each of 5 classes of 40
+import h5py                                               # the default, training layout
+with h5py.File(d + "/train/shard-00000.h5", "r") as f:
+    assert f["features"].chunks is None and not f["features"].fletcher32
+PY
+  run sherl-info --verify "$SMALL/cons/train" "$SMALL/cons/val"
+  [ "$status" -eq 0 ]
+}
+
+@test "consolidate --layout chunked writes compressed, checksummed shards of the same examples" {
+  run sherl-consolidate --input "$SMALL/train" --out "$WORK/chunked" --val-fraction 0.2 --layout chunked --quiet
+  [ "$status" -eq 0 ]
+  run sherl-info --verify "$WORK/chunked/train"
+  [ "$status" -eq 0 ]
+  $PY - "$WORK/chunked/train" "$SMALL/cons/train" <<'PY'
+import sys, h5py
+chunked, contiguous = (h5py.File(p + "/shard-00000.h5", "r") for p in sys.argv[1:])
+assert chunked["features"].chunks is not None and chunked["features"].fletcher32
+assert (chunked["example_id"][:] == contiguous["example_id"][:]).all()
+assert (chunked["features"][:] == contiguous["features"][:]).all()
 PY
 }
 

@@ -29,7 +29,15 @@ int main(int argc, char** argv) {
   app.add_option("--examples-per-shard", o.examples_per_shard, "examples per output shard")->capture_default_str();
   app.add_option("--dtype", dtype, "stored dtype of the output")->check(CLI::IsMember({"f16", "bf16", "f32"}))
       ->capture_default_str();
-  app.add_option("--zstd-level", o.compression.zstd_level, "zstd level of the output, 0 = none")->capture_default_str();
+  std::string layout = "contiguous";
+  app.add_option("--layout", layout,
+                 "features as one unfiltered block per shard (contiguous: cheapest training reads) or chunked "
+                 "and compressed (smaller)")
+      ->check(CLI::IsMember({"contiguous", "chunked"}))
+      ->capture_default_str();
+  app.add_option("--zstd-level", o.compression.zstd_level,
+                 "zstd level of the output, 0 = none (features: chunked layout only)")
+      ->capture_default_str();
   app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
@@ -37,6 +45,7 @@ int main(int argc, char** argv) {
   return sherl::run_tool("sherl-consolidate", [&] {
     o.dtype = sherl::parse_feature_dtype(dtype);
     o.compression.shuffle = !no_shuffle;
+    o.contiguous = layout == "contiguous";
     o.command_line = sherl::command_line(argc, argv);
     sherl::json summary = sherl::consolidate(o);
     std::cout << summary.dump(2) << "\n";

@@ -1,4 +1,5 @@
-// Write-then-read of ragged features: bit-exact in every dtype and compression setting.
+// Write-then-read of ragged features: bit-exact in every dtype, compression setting and
+// layout (chunked, contiguous).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -28,6 +29,7 @@ void expect_same_examples(const std::vector<ShardExample>& want, const std::vect
 struct Case {
   FeatureDType dtype;
   CompressionOptions compression;
+  bool contiguous = false;
 };
 
 class RoundTrip : public ::testing::TestWithParam<Case> {};
@@ -37,10 +39,11 @@ TEST_P(RoundTrip, RaggedFeaturesBitExact) {
   auto info = test::test_info(GetParam().dtype);
   auto examples = test::ragged_examples(info);
   std::string path = dir.file("shard-00000.h5");
-  std::string sha = test::write_shard(path, info, examples, 5, GetParam().compression);
+  std::string sha = test::write_shard(path, info, examples, 5, GetParam().compression, GetParam().contiguous);
   EXPECT_EQ(sha, sha256_file(path));
 
   ShardReader reader(path);
+  EXPECT_EQ(reader.contiguous(), GetParam().contiguous);
   EXPECT_EQ(reader.size(), static_cast<int64_t>(examples.size()));
   EXPECT_EQ(reader.shard_index(), 5);
   EXPECT_EQ(reader.num_tokens(0), 1);
@@ -58,10 +61,12 @@ INSTANTIATE_TEST_SUITE_P(
     Dtypes, RoundTrip,
     ::testing::Values(Case{FeatureDType::F32, {3, true}}, Case{FeatureDType::F16, {3, true}},
                       Case{FeatureDType::BF16, {3, true}}, Case{FeatureDType::F16, {0, true}},
-                      Case{FeatureDType::BF16, {9, false}}, Case{FeatureDType::F32, {1, false}}),
+                      Case{FeatureDType::BF16, {9, false}}, Case{FeatureDType::F32, {1, false}},
+                      Case{FeatureDType::F16, {1, true}, true}, Case{FeatureDType::BF16, {1, true}, true},
+                      Case{FeatureDType::F32, {0, true}, true}),
     [](const auto& p) {
       return to_string(p.param.dtype) + "_level" + std::to_string(p.param.compression.zstd_level) +
-             (p.param.compression.shuffle ? "_shuffle" : "_noshuffle");
+             (p.param.compression.shuffle ? "_shuffle" : "_noshuffle") + (p.param.contiguous ? "_contiguous" : "");
     });
 
 TEST(ShardFormat, AttributesRoundTrip) {
@@ -129,6 +134,35 @@ TEST(ShardWriter, RejectsBadExamplesWithoutDamagingTheShard) {
   ShardReader reader(path);
   ASSERT_EQ(reader.size(), 1);
   EXPECT_TRUE(torch::equal(reader.read(0).features, good.features));
+}
+
+TEST(ShardWriter, ContiguousShardHoldsExactlyItsDeclaredTokens) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F16);
+  std::string path = dir.file("c.h5");
+  ShardWriter writer(path, info, 0, {}, /*contiguous_tokens=*/5);
+  writer.append({1, torch::ones({2, 3, 8}), torch::tensor(int64_t{0})});
+  try {
+    writer.append({2, torch::ones({4, 3, 8}), torch::tensor(int64_t{1})});
+    FAIL() << "6 token rows fit a shard created for 5";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("created for 5 token rows"), std::string::npos) << e.what();
+  }
+  try {
+    writer.commit();
+    FAIL() << "a contiguous shard with 3 of its 5 token rows unwritten was committed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("hold 2 token rows, not the 5"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ShardExample last{3, torch::full({3, 3, 8}, 0.5), torch::tensor(int64_t{2})};
+  writer.append(last);
+  writer.commit();
+  ShardReader reader(path);
+  ASSERT_EQ(reader.size(), 2);  // the refused example left nothing behind
+  EXPECT_TRUE(reader.contiguous());
+  EXPECT_TRUE(torch::equal(reader.read(1).features, last.features));
+  EXPECT_TRUE(verify_shard_file(path).empty());
 }
 
 TEST(ShardWriter, UncommittedWriterLeavesNothing) {

@@ -15,14 +15,14 @@ namespace fs = std::filesystem;
 using test::ScratchDir;
 
 // Two shards (6 + 6 examples, ids distinct) and their manifest.
-Manifest write_set(const std::string& dir, FeatureDType dtype = FeatureDType::F16) {
+Manifest write_set(const std::string& dir, FeatureDType dtype = FeatureDType::F16, bool contiguous = false) {
   Manifest m;
   m.info = test::test_info(dtype);
   for (int s = 0; s < 2; ++s) {
     std::string name = "shard-0000" + std::to_string(s) + ".h5";
     std::string path = (fs::path(dir) / name).string();
     auto examples = test::ragged_examples(m.info, 1000 * s);
-    std::string sha = test::write_shard(path, m.info, examples, s);
+    std::string sha = test::write_shard(path, m.info, examples, s, {}, contiguous);
     m.shards.push_back({name, static_cast<int64_t>(examples.size()), sha, static_cast<int64_t>(fs::file_size(path))});
   }
   write_manifest(dir, m);
@@ -69,6 +69,16 @@ TEST(ShardSet, GlobalIndexRunsThroughShardsInOrder) {
   EXPECT_EQ(set.read(7).id, 1007);
   EXPECT_EQ(set.read(7).features.size(0), 3000);
   EXPECT_THROW(set.locate(12), Error);
+  EXPECT_FALSE(set.random_access());
+}
+
+TEST(ShardSet, ContiguousShardsAllowRandomAccess) {
+  ScratchDir dir;
+  write_set(dir.path(), FeatureDType::F16, /*contiguous=*/true);
+  ShardSet set(dir.path());
+  EXPECT_TRUE(set.random_access());
+  EXPECT_EQ(set.read(7).id, 1007);
+  EXPECT_TRUE(verify_shard_set(dir.path()).empty());
 }
 
 TEST(VerifyShardSet, SoundSetHasNoProblems) {

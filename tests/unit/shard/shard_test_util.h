@@ -66,10 +66,13 @@ inline std::vector<ShardExample> ragged_examples(const ShardSetInfo& info, int64
   return out;
 }
 
+// contiguous: the training layout, created for exactly the examples' token rows.
 inline std::string write_shard(const std::string& path, const ShardSetInfo& info,
                                const std::vector<ShardExample>& examples, int64_t index = 0,
-                               CompressionOptions compression = {}) {
-  ShardWriter writer(path, info, index, compression);
+                               CompressionOptions compression = {}, bool contiguous = false) {
+  int64_t tokens = 0;
+  for (const auto& ex : examples) tokens += ex.features.size(0);
+  ShardWriter writer(path, info, index, compression, contiguous ? tokens : 0);
   for (const auto& ex : examples) writer.append(ex);
   return writer.commit();
 }
