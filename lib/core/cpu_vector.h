@@ -3,10 +3,12 @@
 // lib/model/first_token_attention.cpp): loops over one row of h values that the compiler
 // vectorises.
 
-// A kernel is built twice where the compiler can, for any x86-64 and for AVX2+FMA, and the
-// loader picks one: the loops over rows then run on 256-bit vectors where there are some.
+// A kernel is built twice where the compiler can, for any x86-64 and for x86-64-v3 (AVX2,
+// FMA), and the loader picks one: the loops over rows then run on 256-bit vectors where
+// there are some. (Not "arch=haswell": GCC dispatches that clone on the CPU model, so it
+// never ran on AMD processors; x86-64-v3 is dispatched on the instruction sets.)
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define SHERL_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#define SHERL_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SHERL_VECTOR_CLONES
 #endif
