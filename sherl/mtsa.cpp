@@ -4,6 +4,7 @@
 #include "sherl/dropout.h"
 #include "sherl/row_parallel_linear.h"
 #include "sherl/tier_aggregation.h"
+#include "sherl/tier_projections.h"
 
 namespace sherl {
 namespace {
@@ -21,6 +22,13 @@ class LinearLnProjection : public TierProjectionImpl {
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     return norm_(row_parallel_linear(x, linear_->weight, linear_->bias));
+  }
+  void add_parameters_to(LinearLnParameters& p) const {
+    p.weight.push_back(linear_->weight);
+    p.bias.push_back(linear_->bias);
+    p.gamma.push_back(norm_->weight);
+    p.beta.push_back(norm_->bias);
+    p.eps = kProjectionNormEps;
   }
 
  private:
@@ -99,6 +107,21 @@ torch::Tensor MtsaImpl::project(const torch::Tensor& tiers, int64_t first, int64
   return torch::stack(xs, 2);
 }
 
+std::array<torch::Tensor, 2> MtsaImpl::project_all(const torch::Tensor& tiers) {
+  const int64_t B = tiers.size(0), T = tiers.size(1), n = options_.num_tiers, h = options_.projection_size();
+  if (options_.projection == "linear-ln") {
+    LinearLnParameters p;
+    for (const auto& projection : projections_) static_cast<const LinearLnProjection&>(*projection).add_parameters_to(p);
+    torch::Tensor rows = tiers.reshape({B * T, n, tiers.size(3)});
+    if (tier_projections_kernel_applies(rows, p)) return project_tiers_linear_ln(rows, p);
+  }
+  // Guide and shallow tiers projected apart: slicing one stacked tensor would make the
+  // backward pass build and fill a zero gradient of the whole stack for each slice.
+  torch::Tensor guide = projections_[n - 1]->forward(tiers.select(2, n - 1)).reshape({B * T, h});
+  torch::Tensor shallow = n > 1 ? project(tiers, 0, n - 1).reshape({B * T, n - 1, h}) : guide.new_empty({B * T, 0, h});
+  return {shallow, guide};
+}
+
 torch::Tensor MtsaImpl::up(const torch::Tensor& z) {
   torch::Tensor y = row_parallel_linear(torch::relu(z), out_linear_->weight, out_linear_->bias);
   if (out_norm_) y = inverted_dropout(out_norm_(y), options_.dropout, is_training());
@@ -126,23 +149,19 @@ MtsaTrace MtsaImpl::forward_traced(const torch::Tensor& tiers_in, const torch::T
     if (padding.any().item<bool>()) tiers = tiers_in.masked_fill(padding.unsqueeze(-1).unsqueeze(-1), 0);
   }
   torch::Tensor last = tiers.select(2, n - 1);
-
-  // Guide and shallow tiers projected apart: slicing one stacked tensor would make the
-  // backward pass build and fill a zero gradient of the whole stack for each slice.
-  torch::Tensor guide = projections_[n - 1]->forward(last);  // [B, T, h]
+  const int64_t B = tiers.size(0), T = tiers.size(1), h = options_.projection_size();
+  auto [shallow, guide] = project_all(tiers);  // [B*T, N-1, h], [B*T, h]
 
   MtsaTrace trace;
-  torch::Tensor z = guide;
+  torch::Tensor z = guide.view({B, T, h});
   if (n > 1) {
-    torch::Tensor shallow = project(tiers, 0, n - 1);  // [B, T, N-1, h]
-    const int64_t B = guide.size(0), T = guide.size(1), h = guide.size(2);
-    TierAggregation agg = aggregate_tiers(shallow.reshape({B * T, n - 1, h}), guide.reshape({B * T, h}),
-                                          attn_->weight, attn_->bias, real.defined() ? real.reshape({B * T}) : real);
+    TierAggregation agg = aggregate_tiers(shallow, guide, attn_->weight, attn_->bias,
+                                          real.defined() ? real.reshape({B * T}) : real);
     z = agg.z.view({B, T, h});
     trace.attention = agg.attention.view({B, T, n - 1});
     trace.redundancy = agg.redundancy.view({B, T, n - 1});
   } else {
-    trace.attention = guide.new_empty({guide.size(0), guide.size(1), 0});
+    trace.attention = guide.new_empty({B, T, 0});
     trace.redundancy = trace.attention;
   }
   trace.out = up(z) + gate_value() * last;

@@ -22,6 +22,7 @@
 //   gate                                                          gamma, shape [1]
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -77,6 +78,9 @@ class MtsaImpl : public torch::nn::Module {
  private:
   // Tiers [first, first + count) of [B, T, N, d], projected: [B, T, count, h].
   torch::Tensor project(const torch::Tensor& tiers, int64_t first, int64_t count);
+  // Every tier of [B, T, N, d] projected: {shallow [B*T, N-1, h], guide [B*T, h]}, through
+  // the fused CPU kernel where it applies (sherl/tier_projections.h).
+  std::array<torch::Tensor, 2> project_all(const torch::Tensor& tiers);
   torch::Tensor up(const torch::Tensor& z);           // [B, T, h] -> [B, T, d]
 
   MtsaOptions options_;

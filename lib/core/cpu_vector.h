@@ -1,7 +1,7 @@
 #pragma once
 // Small building blocks of the hand-written CPU kernels (sherl/tier_aggregation_cpu.cpp,
-// lib/model/first_token_attention.cpp): loops over one row of h values that the compiler
-// vectorises.
+// sherl/tier_projections.cpp, lib/model/input_attention.cpp): loops over one row of h
+// values that the compiler vectorises.
 
 // A kernel is built twice where the compiler can, for any x86-64 and for x86-64-v3 (AVX2,
 // FMA), and the loader picks one: the loops over rows then run on 256-bit vectors where
@@ -31,6 +31,19 @@ SHERL_INLINE T dot(const T* a, const T* b, int64_t n) {
   for (; k < n; ++k) sum += a[k] * b[k];
   for (int l = 0; l < kLanes; ++l) sum += partial[l];
   return sum;
+}
+
+template <typename T>
+SHERL_INLINE T sum(const T* a, int64_t n) {
+  constexpr int kLanes = 8;
+  T partial[kLanes] = {};
+  int64_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (int l = 0; l < kLanes; ++l) partial[l] += a[k + l];
+  T total = 0;
+  for (; k < n; ++k) total += a[k];
+  for (int l = 0; l < kLanes; ++l) total += partial[l];
+  return total;
 }
 
 // y += alpha x
