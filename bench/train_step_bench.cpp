@@ -50,8 +50,11 @@ void print_profile(const torch::autograd::profiler::thread_event_lists& lists, i
   }
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(self_us.begin(), self_us.end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  double total_us = 0;
+  for (const auto& r : rows) total_us += r.second.first;
+  std::printf("\nall operators: %.2f ms per step (self time, summed over threads)\n", total_us / 1000.0 / steps);
   std::printf("\n| operator | self ms per step | calls per step |\n|---|---:|---:|\n");
-  for (size_t i = 0; i < std::min<size_t>(rows.size(), 20); ++i)
+  for (size_t i = 0; i < std::min<size_t>(rows.size(), 40); ++i)
     std::printf("| %s | %.2f | %.1f |\n", rows[i].first.c_str(), rows[i].second.first / 1000.0 / steps,
                 static_cast<double>(rows[i].second.second) / steps);
 }
