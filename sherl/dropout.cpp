@@ -42,10 +42,12 @@ torch::Tensor dropout_mask(torch::IntArrayRef sizes, double p, uint64_t seed) {
   return mask;
 }
 
+torch::Tensor next_dropout_mask(torch::IntArrayRef sizes, double p) { return dropout_mask(sizes, p, draw_seed()); }
+
 torch::Tensor inverted_dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p == 0.0) return x;
   if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32) return torch::dropout(x, p, training);
-  return x * dropout_mask(x.sizes(), p, draw_seed());
+  return x * next_dropout_mask(x.sizes(), p);
 }
 
 }  // namespace sherl

@@ -13,6 +13,11 @@ namespace sherl {
 
 torch::Tensor inverted_dropout(const torch::Tensor& x, double p, bool training);
 
+// The mask inverted_dropout() would multiply a CPU float32 tensor of these sizes by, drawing
+// its seed from LibTorch's default generator the same way: for kernels that apply it
+// themselves (sherl/mtsa_output.h).
+torch::Tensor next_dropout_mask(torch::IntArrayRef sizes, double p);
+
 // The float32 CPU mask inverted_dropout() multiplies by: element i is 1 / (1 - p) when the i-th
 // 32-bit draw from `seed` is below (1 - p) * 2^32, else 0. Deterministic in (sizes, p, seed).
 torch::Tensor dropout_mask(torch::IntArrayRef sizes, double p, uint64_t seed);

@@ -2,6 +2,7 @@
 
 #include "lib/core/error.h"
 #include "sherl/dropout.h"
+#include "sherl/mtsa_output.h"
 #include "sherl/row_parallel_linear.h"
 #include "sherl/tier_aggregation.h"
 #include "sherl/tier_projections.h"
@@ -122,10 +123,20 @@ std::array<torch::Tensor, 2> MtsaImpl::project_all(const torch::Tensor& tiers) {
   return {shallow, guide};
 }
 
-torch::Tensor MtsaImpl::up(const torch::Tensor& z) {
-  torch::Tensor y = row_parallel_linear(torch::relu(z), out_linear_->weight, out_linear_->bias);
-  if (out_norm_) y = inverted_dropout(out_norm_(y), options_.dropout, is_training());
-  return y;
+torch::Tensor MtsaImpl::output(const torch::Tensor& z, const torch::Tensor& last) {
+  torch::Tensor y = row_parallel_linear(torch::relu(z), out_linear_->weight, out_linear_->bias);  // [B, T, d]
+  torch::Tensor gate = gate_value();
+  if (!out_norm_) return y + gate * last;
+  const auto &gamma = out_norm_->weight, &beta = out_norm_->bias;
+  torch::Tensor y_rows = y.reshape({-1, options_.hidden_size}), last_rows = last.reshape({-1, options_.hidden_size});
+  // Checked before the dropout mask is drawn, so that either way one seed is drawn.
+  if (mtsa_output_kernel_applies(y_rows, last_rows, gamma, beta, gate, torch::Tensor())) {
+    torch::Tensor mask;
+    if (is_training() && options_.dropout > 0)
+      mask = next_dropout_mask(y_rows.sizes(), options_.dropout).to(y.scalar_type());
+    return mtsa_output_ln(y_rows, last_rows, gamma, beta, kOutputNormEps, gate, mask).view(y.sizes());
+  }
+  return inverted_dropout(out_norm_(y), options_.dropout, is_training()) + gate * last;
 }
 
 torch::Tensor MtsaImpl::forward(const torch::Tensor& tiers, const torch::Tensor& mask) {
@@ -164,7 +175,7 @@ MtsaTrace MtsaImpl::forward_traced(const torch::Tensor& tiers_in, const torch::T
     trace.attention = guide.new_empty({B, T, 0});
     trace.redundancy = trace.attention;
   }
-  trace.out = up(z) + gate_value() * last;
+  trace.out = output(z, last);
   return trace;
 }
 

@@ -81,7 +81,9 @@ class MtsaImpl : public torch::nn::Module {
   // Every tier of [B, T, N, d] projected: {shallow [B*T, N-1, h], guide [B*T, h]}, through
   // the fused CPU kernel where it applies (sherl/tier_projections.h).
   std::array<torch::Tensor, 2> project_all(const torch::Tensor& tiers);
-  torch::Tensor up(const torch::Tensor& z);           // [B, T, h] -> [B, T, d]
+  // Up(z) + gate_value() * last: [B, T, h] -> [B, T, d], through the fused CPU kernel where
+  // it applies (sherl/mtsa_output.h).
+  torch::Tensor output(const torch::Tensor& z, const torch::Tensor& last);
 
   MtsaOptions options_;
   torch::nn::ModuleList proj_{nullptr};

@@ -1,9 +1,8 @@
 #include "sherl/tier_projections.h"
 
-#include <cmath>
-
 #include "lib/core/cpu_vector.h"
 #include "sherl/cpu_gemm.h"
+#include "sherl/layer_norm_rows.h"
 
 namespace sherl {
 namespace {
@@ -11,64 +10,22 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// LayerNorm of `rows` rows of h values in place (row stride ld): y = xhat * gamma + beta,
-// keeping xhat [rows, h] and 1/sigma [rows] for the backward pass.
-template <typename T>
-SHERL_INLINE void norm_rows(T* __restrict y, int64_t ld, int64_t rows, int64_t h, const T* __restrict gamma,
-                            const T* __restrict beta, T eps, T* __restrict xhat, T* __restrict rstd) {
-  for (int64_t r = 0; r < rows; ++r, y += ld, xhat += h) {
-    const T mean = cpu::sum(y, h) / T(h);
-    for (int64_t k = 0; k < h; ++k) xhat[k] = y[k] - mean;
-    const T inv = T(1) / std::sqrt(cpu::dot(xhat, xhat, h) / T(h) + eps);  // biased variance, as LayerNorm
-    for (int64_t k = 0; k < h; ++k) {
-      xhat[k] *= inv;
-      y[k] = xhat[k] * gamma[k] + beta[k];
-    }
-    rstd[r] = inv;
-  }
-}
-
-// The reverse of norm_rows, from the output's gradient g (row stride ld) to the gradient
-// dy [rows, h] of the product, adding to sums = [dbias | dgamma | dbeta] (3 x h):
-//   dxhat = g gamma,  dy = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),
-//   dgamma += g xhat,  dbeta += g,  dbias += dy.
-template <typename T>
-SHERL_INLINE void norm_rows_backward(const T* __restrict g, int64_t ld, int64_t rows, int64_t h,
-                                     const T* __restrict gamma, const T* __restrict xhat, const T* __restrict rstd,
-                                     T* __restrict dy, T* __restrict sums) {
-  T* __restrict dbias = sums;
-  T* __restrict dgamma = sums + h;
-  T* __restrict dbeta = sums + 2 * h;
-  for (int64_t r = 0; r < rows; ++r, g += ld, xhat += h, dy += h) {
-    for (int64_t k = 0; k < h; ++k) {
-      dy[k] = g[k] * gamma[k];
-      dgamma[k] += g[k] * xhat[k];
-      dbeta[k] += g[k];
-    }
-    const T mean_dxhat = cpu::sum(dy, h) / T(h), mean_dxhat_xhat = cpu::dot(dy, xhat, h) / T(h);
-    for (int64_t k = 0; k < h; ++k) {
-      dy[k] = rstd[r] * (dy[k] - mean_dxhat - xhat[k] * mean_dxhat_xhat);
-      dbias[k] += dy[k];
-    }
-  }
-}
-
 SHERL_VECTOR_CLONES void norm_rows_f32(float* y, int64_t ld, int64_t rows, int64_t h, const float* gamma,
                                        const float* beta, float eps, float* xhat, float* rstd) {
-  norm_rows(y, ld, rows, h, gamma, beta, eps, xhat, rstd);
+  cpu::norm_rows(y, ld, y, ld, rows, h, gamma, beta, eps, xhat, rstd);
 }
 SHERL_VECTOR_CLONES void norm_rows_f64(double* y, int64_t ld, int64_t rows, int64_t h, const double* gamma,
                                        const double* beta, double eps, double* xhat, double* rstd) {
-  norm_rows(y, ld, rows, h, gamma, beta, eps, xhat, rstd);
+  cpu::norm_rows(y, ld, y, ld, rows, h, gamma, beta, eps, xhat, rstd);
 }
 SHERL_VECTOR_CLONES void norm_rows_backward_f32(const float* g, int64_t ld, int64_t rows, int64_t h, const float* gamma,
                                                 const float* xhat, const float* rstd, float* dy, float* sums) {
-  norm_rows_backward(g, ld, rows, h, gamma, xhat, rstd, dy, sums);
+  cpu::norm_rows_backward(g, ld, rows, h, gamma, xhat, rstd, dy, sums);
 }
 SHERL_VECTOR_CLONES void norm_rows_backward_f64(const double* g, int64_t ld, int64_t rows, int64_t h,
                                                 const double* gamma, const double* xhat, const double* rstd,
                                                 double* dy, double* sums) {
-  norm_rows_backward(g, ld, rows, h, gamma, xhat, rstd, dy, sums);
+  cpu::norm_rows_backward(g, ld, rows, h, gamma, xhat, rstd, dy, sums);
 }
 void norm_kernel(float* y, int64_t ld, int64_t rows, int64_t h, const float* gamma, const float* beta, float eps,
                  float* xhat, float* rstd) {
@@ -85,16 +42,6 @@ void norm_backward_kernel(const float* g, int64_t ld, int64_t rows, int64_t h, c
 void norm_backward_kernel(const double* g, int64_t ld, int64_t rows, int64_t h, const double* gamma,
                           const double* xhat, const double* rstd, double* dy, double* sums) {
   norm_rows_backward_f64(g, ld, rows, h, gamma, xhat, rstd, dy, sums);
-}
-
-// A task's rows go through all tiers in blocks small enough that one block's products,
-// normalised values and gradients stay in the core's cache between the steps on them
-// (thin products of a few thousand rows also ran at 35-45 GFLOP/s here, of 256 at 50-70).
-constexpr int64_t kBlockRows = 256;
-
-template <typename Body>
-void for_each_block(int64_t first, int64_t rows, const Body& body) {
-  for (int64_t b = first; b < first + rows; b += kBlockRows) body(b, std::min(kBlockRows, first + rows - b));
 }
 
 // Where tier i's rows live in the outputs (or their gradients): shallow [M, N-1, h] for
@@ -129,7 +76,7 @@ class TierProjectionsLinearLn : public torch::autograd::Function<TierProjections
       scalar_t *xh = xhat.data_ptr<scalar_t>(), *rs = rstd.data_ptr<scalar_t>();
       const int64_t sx = x.stride(0);
       cpu::for_each_task(M, tasks, [&](int64_t, int64_t task_first, int64_t task_rows) {
-        for_each_block(task_first, task_rows, [&](int64_t first, int64_t rows) {
+        cpu::for_each_row_block(task_first, task_rows, [&](int64_t first, int64_t rows) {
           for (int64_t i = 0; i < n; ++i) {
             auto [y, ld] = tier_rows(sp, gp, i, n, h, first);
             for (int64_t r = 0; r < rows; ++r) std::copy(b[i], b[i] + h, y + r * ld);
@@ -164,8 +111,8 @@ class TierProjectionsLinearLn : public torch::autograd::Function<TierProjections
       const scalar_t *xh = xhat.data_ptr<scalar_t>(), *rs = rstd.data_ptr<scalar_t>();
       const int64_t sx = x.stride(0);
       cpu::for_each_task(M, tasks, [&](int64_t task, int64_t task_first, int64_t task_rows) {
-        std::vector<scalar_t> dy(static_cast<size_t>(std::min(task_rows, kBlockRows) * h));
-        for_each_block(task_first, task_rows, [&](int64_t first, int64_t rows) {
+        std::vector<scalar_t> dy(static_cast<size_t>(std::min(task_rows, cpu::kBlockRows) * h));
+        cpu::for_each_row_block(task_first, task_rows, [&](int64_t first, int64_t rows) {
           for (int64_t i = 0; i < n; ++i) {
             auto [dout, ld] = tier_rows(dsp, dgp, i, n, h, first);
             scalar_t* sums = sums_partial.data_ptr<scalar_t>() + (task * n + i) * 3 * h;
