@@ -22,6 +22,7 @@
 #include "lib/shard/shard.h"
 #include "sherl/adapted_model.h"
 #include "sherl/batch_loader.h"
+#include "sherl/fused_adamw.h"
 #include "sherl/row_parallel_linear.h"
 
 namespace {
@@ -110,12 +111,12 @@ int main(int argc, char** argv) {
   sherl::AdaptedModel model(sherl::Method::Sherl, mtsa, info.num_labels, late_route);
   model->to(device);
   model->train();
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(0.01));
+  sherl::FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(0.01));
   auto step = [&](const sherl::Batch& b) {
     optimizer.zero_grad();
     auto loss = torch::nn::functional::cross_entropy(model->forward(b.tiers, b.mask), b.labels);
     loss.backward();
-    torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+    sherl::clip_grad_norm(model->parameters(), 1.0);
     optimizer.step();
   };
   step(batches[0]);  // warm-up

@@ -17,6 +17,7 @@
 #include "sherl/adapter_io.h"
 #include "sherl/batch_loader.h"
 #include "sherl/evaluate.h"
+#include "sherl/fused_adamw.h"
 #include "sherl/metrics.h"
 #include "sherl/svg_plot.h"
 
@@ -211,7 +212,7 @@ TrainResult train(const TrainOptions& o) {
   mtsa_options.output = o.output;
   AdaptedModel model(o.method, mtsa_options, info.num_labels, late_route);
   model->to(o.device);
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
 
   json args = run_arguments(o);
   TrainState state;
@@ -266,7 +267,7 @@ TrainResult train(const TrainOptions& o) {
                       "): the loss is not finite (NaN/Inf in a batch or a diverging run); stopped, the last good "
                       "checkpoint is kept in " + paths.checkpoints);
         loss.backward();
-        if (o.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip_norm);
+        if (o.clip_norm > 0) clip_grad_norm(model->parameters(), o.clip_norm);
         optimizer.step();
       });
       ++state.step;
