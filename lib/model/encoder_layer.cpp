@@ -7,6 +7,7 @@
 #include "lib/core/error.h"
 #include "lib/model/checkpoint.h"
 #include "lib/model/input_attention.h"
+#include "lib/model/norm_and_leading_rows.h"
 
 namespace sherl {
 
@@ -86,6 +87,11 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch
   auto attend = [&](const torch::Tensor& x) {
     return queries == T ? attention(x, attention_bias) : attention_of_first(x, attention_bias, queries);
   };
+  if (pre_norm_ && queries < T) {
+    auto [normed, leading] = layer_norm_and_leading_rows(hidden, norm_attention_, queries);
+    auto h = leading + attend(normed);
+    return h + mlp(norm_mlp_(h));
+  }
   if (pre_norm_) {
     auto h = residual + attend(norm_attention_(hidden));
     return h + mlp(norm_mlp_(h));
