@@ -1,6 +1,7 @@
 #include "sherl/batch_loader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "lib/core/float16.h"
@@ -18,20 +19,25 @@ std::vector<ReadBlock> blocks_of(const ShardSet& set, int64_t block_examples) {
   return blocks;
 }
 
-// dst [T, positions or all tiers, d] = features [T, tiers, d] at those tiers, as float32.
-// Features are float16 as a rule: converted here with the CPU's conversion instructions.
-void copy_tiers(const torch::Tensor& features, const std::vector<int64_t>& positions, torch::Tensor dst) {
+// Row i of tiers [B, T_max, positions or all tiers, d] = features [T, tiers, d] at those
+// tiers, as float32 (rows past T keep their zeros). Features are float16 as a rule:
+// converted here with the CPU's conversion instructions, straight into the batch (no
+// per-example LibTorch views: the loader makes 64 of these per batch).
+void copy_tiers(const torch::Tensor& features, const std::vector<int64_t>& positions, const torch::Tensor& tiers,
+                int64_t i) {
+  const int64_t T = features.size(0);
   if (features.scalar_type() != torch::kFloat16 || !features.is_contiguous()) {
+    torch::Tensor dst = tiers[i].slice(0, 0, T);
     dst.copy_(positions.empty() ? features : features.index_select(1, torch::tensor(positions, torch::kInt64)));
     return;
   }
   const c10::Half* src = features.data_ptr<c10::Half>();
-  float* out = dst.data_ptr<float>();
+  float* out = tiers.data_ptr<float>() + i * tiers.stride(0);
   if (positions.empty()) return half_to_float(src, out, features.numel());
-  const int64_t T = features.size(0), tiers = features.size(1), d = features.size(2);
+  const int64_t stored = features.size(1), d = features.size(2);
   const int64_t kept = static_cast<int64_t>(positions.size());
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < kept; ++j) half_to_float(src + (t * tiers + positions[j]) * d, out + (t * kept + j) * d, d);
+    for (int64_t j = 0; j < kept; ++j) half_to_float(src + (t * stored + positions[j]) * d, out + (t * kept + j) * d, d);
 }
 
 }  // namespace
@@ -51,16 +57,24 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   batch.tiers = padded ? torch::zeros(sizes, torch::kFloat32) : torch::empty(sizes, torch::kFloat32);
   batch.mask = torch::zeros({b, t_max}, torch::kInt64);
   batch.ids = torch::empty({b}, torch::kInt64);
-  std::vector<torch::Tensor> labels;
+  // Labels: all of one shape and dtype (a shard set's), copied bytewise into [B, ...].
+  const torch::Tensor& label0 = examples.front().label;
+  std::vector<int64_t> label_sizes{b};
+  label_sizes.insert(label_sizes.end(), label0.sizes().begin(), label0.sizes().end());
+  batch.labels = torch::empty(label_sizes, label0.options());
+  const size_t label_bytes = static_cast<size_t>(label0.numel()) * label0.element_size();
+  int64_t* mask = batch.mask.data_ptr<int64_t>();
+  int64_t* ids = batch.ids.data_ptr<int64_t>();
   for (int64_t i = 0; i < b; ++i) {
-    int64_t n = examples[i].features.size(0);
-    const torch::Tensor& f = examples[i].features;
-    copy_tiers(f, tier_positions, batch.tiers[i].slice(0, 0, n));
-    batch.mask[i].slice(0, 0, n).fill_(1);
-    batch.ids[i] = examples[i].id;
-    labels.push_back(examples[i].label);
+    const ShardExample& e = examples[i];
+    copy_tiers(e.features, tier_positions, batch.tiers, i);
+    std::fill(mask + i * t_max, mask + i * t_max + e.features.size(0), int64_t{1});
+    ids[i] = e.id;
+    TORCH_CHECK(e.label.sizes() == label0.sizes() && e.label.scalar_type() == label0.scalar_type(),
+                "collate_examples: example ", e.id, " has a label of another shape or type");
+    const torch::Tensor label = e.label.contiguous();
+    std::memcpy(static_cast<char*>(batch.labels.data_ptr()) + i * label_bytes, label.data_ptr(), label_bytes);
   }
-  batch.labels = torch::stack(labels);
   return batch;
 }
 

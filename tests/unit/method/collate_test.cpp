@@ -44,5 +44,13 @@ TEST(Collate, PadsMasksAndSelectsTiersInEveryDtype) {
   }
 }
 
+TEST(Collate, StacksRegressionAndMultiLabelTargets) {
+  auto es = examples(torch::kFloat16);
+  for (int64_t i = 0; i < 3; ++i) es[i].label = torch::tensor({0.5f * i, -1.0f * i});
+  Batch b = collate_examples(es);
+  EXPECT_EQ(b.labels.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(b.labels, torch::tensor({0.0f, 0.0f, 0.5f, -1.0f, 1.0f, -2.0f}).view({3, 2})));
+}
+
 }  // namespace
 }  // namespace sherl
