@@ -81,21 +81,19 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch
                                         int64_t queries) {
   const int64_t T = hidden.size(1);
   if (queries <= 0 || queries > T) queries = T;
-  // Every operation after attention acts on each token alone, so the first `queries`
-  // outputs need only the first `queries` residuals.
-  const torch::Tensor residual = queries == T ? hidden : hidden.narrow(1, 0, queries);
   auto attend = [&](const torch::Tensor& x) {
     return queries == T ? attention(x, attention_bias) : attention_of_first(x, attention_bias, queries);
   };
-  if (pre_norm_ && queries < T) {
-    auto [normed, leading] = layer_norm_and_leading_rows(hidden, norm_attention_, queries);
-    auto h = leading + attend(normed);
-    return h + mlp(norm_mlp_(h));
-  }
+  // Every operation after attention acts on each token alone, so the first `queries`
+  // outputs need only the first `queries` residuals. Pre-norm: those rows are taken with
+  // the LayerNorm of every row, so that their gradients meet in one pass.
   if (pre_norm_) {
-    auto h = residual + attend(norm_attention_(hidden));
+    auto [normed, residual] = queries == T ? std::array<torch::Tensor, 2>{norm_attention_(hidden), hidden}
+                                           : layer_norm_and_leading_rows(hidden, norm_attention_, queries);
+    auto h = residual + attend(normed);
     return h + mlp(norm_mlp_(h));
   }
+  const torch::Tensor residual = queries == T ? hidden : hidden.narrow(1, 0, queries);
   auto h = norm_attention_(residual + attend(hidden));
   return norm_mlp_(h + mlp(h));
 }
