@@ -1,7 +1,8 @@
 #pragma once
-// y = x W^T + b for inputs with many rows (the MTSA's projections: batch x tokens rows of
-// a few hundred values), split by rows across LibTorch's OpenMP threads, each running a
-// single-threaded BLAS product, with a hand-written backward split the same way.
+// y = x W^T + b for inputs with many rows (the MTSA's output layer and gated projections:
+// batch x tokens rows of a few hundred values), split by rows across LibTorch's OpenMP
+// threads, each running a single-threaded BLAS product, with a hand-written backward split
+// the same way. (The linear-ln projections have their own kernel, sherl/tier_projections.h.)
 //
 // Why: on the CPU, LibTorch hands each product to OpenBLAS, whose own thread pool
 // competes with LibTorch's for the cores and sleeps between products; for these thin
