@@ -49,43 +49,47 @@ void run_both(A& a, std::vector<torch::Tensor>& pa, B& b, std::vector<torch::Ten
   }
 }
 
+// The same parameters under FusedAdamW and under LibTorch's AdamW, with the same options.
+struct Twins {
+  std::vector<torch::Tensor> fused_params, params;
+  torch::optim::AdamWOptions options = torch::optim::AdamWOptions(2e-3).weight_decay(0.01);
+  FusedAdamW fused;
+  torch::optim::AdamW reference;
+
+  explicit Twins(torch::Dtype dtype)
+      : fused_params(make_parameters(dtype)), params(copies(fused_params)), fused(fused_params, options),
+        reference(params, options) {}
+  void run(int steps, uint64_t seed) { run_both(fused, fused_params, reference, params, steps, seed); }
+};
+
 TEST(FusedAdamW, MatchesAdamW) {
-  auto fused_params = make_parameters(torch::kFloat32), params = copies(fused_params);
-  auto options = torch::optim::AdamWOptions(2e-3).weight_decay(0.01);
-  FusedAdamW fused(fused_params, options);
-  torch::optim::AdamW reference(params, options);
-  run_both(fused, fused_params, reference, params, 50, 1);
-  for (size_t i = 0; i < params.size(); ++i) {
-    EXPECT_LT(max_rel_diff(fused_params[i], params[i]), 1e-5) << "parameter " << i;
-    EXPECT_FALSE(torch::equal(fused_params[i], make_parameters(torch::kFloat32)[i])) << "parameter " << i;
+  Twins t(torch::kFloat32);
+  t.run(50, 1);
+  for (size_t i = 0; i < t.params.size(); ++i) {
+    EXPECT_LT(max_rel_diff(t.fused_params[i], t.params[i]), 1e-5) << "parameter " << i;
+    EXPECT_FALSE(torch::equal(t.fused_params[i], make_parameters(torch::kFloat32)[i])) << "parameter " << i;
   }
 }
 
 TEST(FusedAdamW, CheckpointsResumeEitherWay) {
-  auto fused_params = make_parameters(torch::kFloat32), params = copies(fused_params);
-  auto options = torch::optim::AdamWOptions(2e-3).weight_decay(0.01);
-  FusedAdamW fused(fused_params, options);
-  torch::optim::AdamW reference(params, options);
-  run_both(fused, fused_params, reference, params, 10, 2);
+  Twins t(torch::kFloat32);
+  t.run(10, 2);
   // Swap the states through torch::save / torch::load, then continue.
   std::stringstream fused_state, reference_state;
-  torch::save(fused, fused_state);
-  torch::save(reference, reference_state);
-  FusedAdamW fused_resumed(fused_params, options);
-  torch::optim::AdamW reference_resumed(params, options);
+  torch::save(t.fused, fused_state);
+  torch::save(t.reference, reference_state);
+  FusedAdamW fused_resumed(t.fused_params, t.options);
+  torch::optim::AdamW reference_resumed(t.params, t.options);
   torch::load(fused_resumed, reference_state);
   torch::load(reference_resumed, fused_state);
-  run_both(fused_resumed, fused_params, reference_resumed, params, 10, 3);
-  for (size_t i = 0; i < params.size(); ++i) EXPECT_LT(max_rel_diff(fused_params[i], params[i]), 1e-5);
+  run_both(fused_resumed, t.fused_params, reference_resumed, t.params, 10, 3);
+  for (size_t i = 0; i < t.params.size(); ++i) EXPECT_LT(max_rel_diff(t.fused_params[i], t.params[i]), 1e-5);
 }
 
 TEST(FusedAdamW, OtherDtypesTakeAdamWsPath) {
-  auto fused_params = make_parameters(torch::kFloat64), params = copies(fused_params);
-  auto options = torch::optim::AdamWOptions(2e-3).weight_decay(0.01);
-  FusedAdamW fused(fused_params, options);
-  torch::optim::AdamW reference(params, options);
-  run_both(fused, fused_params, reference, params, 5, 4);
-  for (size_t i = 0; i < params.size(); ++i) EXPECT_TRUE(torch::equal(fused_params[i], params[i]));
+  Twins t(torch::kFloat64);
+  t.run(5, 4);
+  for (size_t i = 0; i < t.params.size(); ++i) EXPECT_TRUE(torch::equal(t.fused_params[i], t.params[i]));
 }
 
 TEST(ClipGradNorm, MatchesLibTorch) {

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "sherl/dropout.h"
 #include "tests/unit/method/random_mtsa.h"
 
@@ -80,6 +83,20 @@ TEST(MtsaOutput, KernelDoesNotApplyWhereItCannot) {
   EXPECT_FALSE(mtsa_output_kernel_applies(in.y.to(torch::kDouble), last, in.gamma, in.beta, in.gate, {}));
 }
 
+// Whether the autograd graph behind `t` holds a node whose name contains `name`.
+bool graph_has(const torch::Tensor& t, const std::string& name) {
+  std::vector<torch::autograd::Node*> stack{t.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  while (!stack.empty()) {
+    torch::autograd::Node* node = stack.back();
+    stack.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    if (node->name().find(name) != std::string::npos) return true;
+    for (const auto& edge : node->next_edges()) stack.push_back(edge.function.get());
+  }
+  return false;
+}
+
 // Tiers that need a gradient take LibTorch's path for every stage; with the same seed the
 // fused path must draw the same dropout masks and compute the same output and gradients.
 TEST(MtsaOutput, TrainingMtsaMatchesLibTorchPathWithTheSameMasks) {
@@ -94,6 +111,9 @@ TEST(MtsaOutput, TrainingMtsaMatchesLibTorchPathWithTheSameMasks) {
     mtsa->zero_grad();
     torch::Tensor input = tiers.detach().clone().requires_grad_(tiers_need_grad);
     torch::Tensor out = mtsa->forward(input);
+    // Either way through the path it is meant to take: both fused kernels, or neither.
+    EXPECT_EQ(graph_has(out, "MtsaOutputLn"), !tiers_need_grad);
+    EXPECT_EQ(graph_has(out, "TierProjectionsLinearLn"), !tiers_need_grad);
     out.pow(2).sum().backward();
     std::vector<torch::Tensor> result{out.detach()};
     for (const auto& p : mtsa->parameters()) result.push_back(p.grad().clone());
