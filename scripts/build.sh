@@ -3,5 +3,14 @@
 # -DTorch_DIR=/path/to/libtorch/share/cmake/Torch for a CUDA LibTorch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+launcher=()
+# ccache (installed by install-deps.sh) makes rebuilds and clean-clone builds far cheaper.
+if command -v ccache >/dev/null; then
+  # LibTorch's precompiled header is used through -include: ccache caches such compiles
+  # only with this sloppiness; the base dir lets clones in other folders share the cache.
+  export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+  export CCACHE_BASEDIR="$PWD" CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@" >/dev/null
 cmake --build build -j "$(nproc)"

@@ -3,7 +3,7 @@
 # nothing when everything is already installed. Needs root (or sudo) and the Debian archive.
 set -euo pipefail
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ccache     # ccache: rebuilds and clean-clone CI builds
   libtorch-dev libopenblas0-pthread          # LibTorch; OpenBLAS makes its matmuls ~25x faster
   libhdf5-dev hdf5-tools libzstd-dev zstd    # shard format; h5dump for the plugin test
   libcli11-dev nlohmann-json3-dev libssl-dev # CLI, JSON, SHA-256
