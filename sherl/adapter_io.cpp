@@ -137,7 +137,7 @@ AdapterInfo info_from_json(const json& j, const std::string& where) {
   }
   info.num_outputs = get<int64_t>(j, "num_outputs", where);
   info.label_names = get<std::vector<std::string>>(j, "label_names", where);
-  info.backbone = backbone_from_json(field(j, "backbone", where), where + ": backbone");
+  info.backbone = backbone_identity_from_json(field(j, "backbone", where), where + ": backbone");
   info.training = j.value("training", json::object());
   info.metrics = j.value("metrics", json::object());
   validate_info(info, where);
@@ -167,22 +167,6 @@ void check_tensor_set(const SafetensorsFile& file, const std::map<std::string, t
 
 std::string adapter_json_path(const std::string& dir) { return dir + "/adapter.json"; }
 std::string adapter_weights_path(const std::string& dir) { return dir + "/adapter.safetensors"; }
-
-json to_json(const BackboneIdentity& b) {
-  return {{"model_type", b.model_type},       {"hidden_size", b.hidden_size},
-          {"num_layers", b.num_layers},       {"config_sha256", b.config_sha256},
-          {"weights_sha256", b.weights_sha256}};
-}
-
-BackboneIdentity backbone_from_json(const json& j, const std::string& where) {
-  BackboneIdentity b;
-  b.model_type = get<std::string>(j, "model_type", where);
-  b.hidden_size = get<int64_t>(j, "hidden_size", where);
-  b.num_layers = get<int64_t>(j, "num_layers", where);
-  b.config_sha256 = get<std::string>(j, "config_sha256", where);
-  b.weights_sha256 = get<std::string>(j, "weights_sha256", where);
-  return b;
-}
 
 std::map<std::string, torch::Tensor> adapter_tensors(Mtsa& mtsa, Head& head) {
   std::map<std::string, torch::Tensor> out;

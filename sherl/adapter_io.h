@@ -66,8 +66,4 @@ AdapterInfo read_adapter_info(const std::string& dir);
 // eval mode). Errors name the file: "<dir>/adapter.json: ..." or "<dir>/adapter.safetensors: ...".
 Adapter load_adapter(const std::string& dir, torch::Device device = torch::kCPU);
 
-// JSON forms shared with other files that record the same things.
-json to_json(const BackboneIdentity& b);
-BackboneIdentity backbone_from_json(const json& j, const std::string& where);
-
 }  // namespace sherl

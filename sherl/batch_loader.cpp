@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 
+#include "lib/core/error.h"
 #include "lib/core/float16.h"
 
 namespace sherl {
@@ -76,6 +77,19 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
     std::memcpy(static_cast<char*>(batch.labels.data_ptr()) + i * label_bytes, label.data_ptr(), label_bytes);
   }
   return batch;
+}
+
+void check_finite(const ShardSet& set, const Batch& batch) {
+  torch::Tensor bad_rows = torch::isfinite(batch.tiers).flatten(1).all(1).logical_not().nonzero();
+  if (bad_rows.numel() == 0) return;
+  int64_t id = batch.ids[bad_rows[0][0].item<int64_t>()].item<int64_t>();
+  std::string where = set.dir();
+  for (const auto& shard : set.shards())
+    if (std::find(shard->ids().begin(), shard->ids().end(), id) != shard->ids().end()) {
+      where = shard->path();
+      break;
+    }
+  throw error_at(where, "example " + std::to_string(id) + ": features hold NaN or infinite values");
 }
 
 ReadPlan sequential_plan(const ShardSet& set, int64_t block_examples) {

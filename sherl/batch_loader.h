@@ -35,6 +35,11 @@ struct Batch {
 // (empty: all).
 Batch collate_examples(const std::vector<ShardExample>& examples, const std::vector<int64_t>& tier_positions = {});
 
+// Throws "<shard file>: example <id>: features hold NaN or infinite values" when any
+// example of `batch` (read from `set`) has a non-finite feature. Batches are made from
+// features in their stored dtype, which the shard reader does not check.
+void check_finite(const ShardSet& set, const Batch& batch);
+
 struct ReadBlock {
   int64_t shard = 0, begin = 0, end = 0;  // examples [begin, end) of shards()[shard]
 };

@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
 
 #include "lib/core/atomic_file.h"
+#include "lib/core/directory_lock.h"
 #include "lib/core/error.h"
+#include "lib/core/output_directory.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "sherl/svg_plot.h"
@@ -136,6 +139,35 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> split_token_counts(const S
   return tokens;
 }
 
+// Options that would make a degenerate output; checked before anything is read or written.
+void validate(const ConsolidateOptions& o) {
+  if (fs::exists(o.input_dir) && (is_same_or_inside(o.out_dir, o.input_dir) || is_same_or_inside(o.input_dir, o.out_dir)))
+    throw Error("--out " + o.out_dir + " and --input " + o.input_dir +
+                ": the output must neither be, contain, nor lie inside the input set");
+  if (!(o.val_fraction >= 0 && o.val_fraction < 1))
+    throw Error("--val-fraction " + std::to_string(o.val_fraction) + ": must be in [0, 1)");
+  if (!(o.threshold >= 0 && o.threshold <= 1))
+    throw Error("--threshold " + std::to_string(o.threshold) + ": must be in [0, 1] (a mean relu(cos))");
+  if (o.examples_per_shard < 1) throw Error("--examples-per-shard must be at least 1");
+  if (o.sample < 0) throw Error("--sample must not be negative (0: all examples)");
+  if (o.tiers.empty()) throw Error("--tiers is empty: give all, auto, or a comma list of stored tiers");
+  if (std::string problem = compression_problem(o.compression); !problem.empty()) throw Error("--zstd-level: " + problem);
+}
+
+// A class with too few examples ends up in one split only (the training split keeps every
+// class): say so, since its validation metric then says nothing about that class. A
+// warning, not progress: printed even with --quiet.
+void warn_missing_classes(const ShardSetInfo& info, const std::vector<int64_t>& labels, const std::vector<bool>& in_val) {
+  std::map<int64_t, int64_t> val_count;
+  for (size_t i = 0; i < labels.size(); ++i) val_count[labels[i]] += in_val[i] ? 1 : 0;
+  for (const auto& [label, count] : val_count)
+    if (count == 0) {
+      std::string name = label >= 0 && label < static_cast<int64_t>(info.label_names.size())
+                             ? info.label_names[label] : std::to_string(label);
+      std::cerr << "sherl-consolidate: warning: class '" << name << "' has no validation example (too few examples)\n";
+    }
+}
+
 }  // namespace
 
 RedundancyReport measure_redundancy(const ShardSet& set, int64_t sample) {
@@ -207,17 +239,20 @@ std::vector<int64_t> stratified_validation(const std::vector<int64_t>& labels, d
   for (auto& [label, members] : by_label) {
     for (int64_t i = static_cast<int64_t>(members.size()) - 1; i > 0; --i)
       std::swap(members[i], members[rng() % static_cast<uint64_t>(i + 1)]);
+    // Every class keeps at least one training example.
     auto take = static_cast<size_t>(std::llround(fraction * members.size()));
-    val.insert(val.end(), members.begin(), members.begin() + std::min(take, members.size()));
+    val.insert(val.end(), members.begin(), members.begin() + std::min(take, members.size() - 1));
   }
   std::sort(val.begin(), val.end());
   return val;
 }
 
 json consolidate(const ConsolidateOptions& o) {
-  if (o.val_fraction < 0 || o.val_fraction >= 1) throw Error("--val-fraction must be in [0, 1)");
+  validate(o);
   ShardSet set(o.input_dir);
-  fs::create_directories(o.out_dir);
+  if (set.size() == 0) throw error_at(o.input_dir, "holds no examples to consolidate");
+  create_output_directory(o.out_dir);
+  DirectoryLock lock(o.out_dir, "sherl-consolidate writing this directory");
   // consolidate.json says the output is complete: an earlier one goes first. So do the
   // temporaries of an earlier run that was killed.
   const std::string summary_path = (fs::path(o.out_dir) / "consolidate.json").string();
@@ -234,9 +269,13 @@ json consolidate(const ConsolidateOptions& o) {
   std::vector<int64_t> positions;
   for (auto t : tiers) positions.push_back(std::find(redundancy.tiers.begin(), redundancy.tiers.end(), t) - redundancy.tiers.begin());
   torch::Tensor position_index = torch::tensor(positions, torch::kInt64);
-  std::vector<int64_t> val = stratified_validation(class_labels(set), o.val_fraction, o.seed);
+  const std::vector<int64_t> labels = class_labels(set);
+  std::vector<int64_t> val = stratified_validation(labels, o.val_fraction, o.seed);
   std::vector<bool> in_val(static_cast<size_t>(set.size()), false);
   for (int64_t position : val) in_val[position] = true;
+  if (static_cast<int64_t>(val.size()) == set.size())
+    throw error_at(o.input_dir, "--val-fraction " + std::to_string(o.val_fraction) + " leaves no training example");
+  if (set.info().label_kind == LabelKind::Class && o.val_fraction > 0) warn_missing_classes(set.info(), labels, in_val);
   auto [train_tokens, val_tokens] = split_token_counts(set, in_val);
 
   ShardSetInfo info = set.info();

@@ -16,11 +16,13 @@ Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t bat
   std::vector<torch::Tensor> outputs, targets, ids;
   Batch batch;
   while (loader.next(batch)) {
+    check_finite(data, batch);
     outputs.push_back(model->forward(batch.tiers.to(device, true), batch.mask.to(device, true)).to(torch::kCPU));
     targets.push_back(batch.labels);
     ids.push_back(batch.ids);
   }
   model->train(was_training);
+  if (outputs.empty()) throw error_at(data.dir(), "holds no examples");
   return {torch::cat(outputs), torch::cat(targets), torch::cat(ids)};
 }
 
@@ -57,6 +59,39 @@ std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdenti
   }
   if (positions.size() == info.tiers.size()) positions.clear();  // all of them, in order
   return positions;
+}
+
+std::vector<int64_t> class_mapping(const ShardSet& data, const std::vector<std::string>& model_classes,
+                                   int64_t model_outputs, const std::string& what) {
+  const ShardSetInfo& info = data.info();
+  if (info.label_kind != LabelKind::Class) return {};
+  auto list = [](const std::vector<std::string>& names) {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : ",") + n;
+    return s;
+  };
+  if (info.label_names.empty() || model_classes.empty()) {
+    // Unnamed classes (sets written without names): only the count can be checked.
+    if (info.num_labels != model_outputs)
+      throw error_at(data.dir(), "holds " + std::to_string(info.num_labels) + " classes, " + what + " " +
+                                     std::to_string(model_outputs));
+    return {};
+  }
+  if (info.label_names == model_classes) return {};
+  std::vector<int64_t> map;
+  for (const auto& name : info.label_names) {
+    auto it = std::find(model_classes.begin(), model_classes.end(), name);
+    if (it == model_classes.end())
+      throw error_at(data.dir(), "class '" + name + "' (of " + list(info.label_names) + ") is not one of the classes " +
+                                     list(model_classes) + " of " + what);
+    map.push_back(it - model_classes.begin());
+  }
+  return map;
+}
+
+void apply_class_mapping(Outputs& out, const std::vector<int64_t>& map) {
+  if (map.empty()) return;
+  out.targets = torch::tensor(map, torch::kInt64).index_select(0, out.targets.flatten()).view_as(out.targets);
 }
 
 }  // namespace sherl

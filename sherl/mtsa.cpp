@@ -65,6 +65,12 @@ void MtsaOptions::validate() const {
   if (downsample_factor < 1 || hidden_size % downsample_factor != 0)
     throw Error(options_error("downsample_factor " + std::to_string(downsample_factor) +
                               " does not divide hidden_size " + std::to_string(hidden_size)));
+  // A LayerNorm over one value is constant, and the redundancy's cosines over one value are
+  // all +-1: the projections carry nothing and training diverges at once.
+  if (projection_size() < 2)
+    throw Error(options_error("downsample_factor " + std::to_string(downsample_factor) + " leaves a width h = " +
+                              std::to_string(projection_size()) + " (d = " + std::to_string(hidden_size) +
+                              "); h must be at least 2"));
   if (projection != "linear-ln" && projection != "gated")
     throw Error(options_error("projection '" + projection + "' is not 'linear-ln' or 'gated'"));
   if (output != "ln" && output != "linear")

@@ -1,16 +1,18 @@
 #include "sherl/raw_prediction.h"
 
-
 #include "lib/core/error.h"
 #include "lib/core/json.h"
-#include "lib/model/backbone.h"
-#include "sherl/adapted_model.h"
-#include "sherl/adapter_io.h"
+#include "sherl/adapted_model_loading.h"
 #include "sherl/predictions.h"
-
 
 namespace sherl {
 namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ",") + n;
+  return s;
+}
 
 // The adapter was trained on tiers rounded to the shards' dtype; rounding here too makes
 // predictions on raw input equal those on shards of the same input.
@@ -22,18 +24,28 @@ torch::Tensor round_like_training(const torch::Tensor& tiers, const AdapterInfo&
 }  // namespace
 
 int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
-  Adapter adapter = load_adapter(o.adapter_dir, o.device);
-  const AdapterInfo& info = adapter.info;
-  if (backbone_identity(o.model_dir) != info.backbone)
-    throw error_at(o.model_dir, "is not the backbone adapter " + o.adapter_dir + " was trained with");
-  Backbone backbone = load_backbone(o.model_dir, o.device);
-  auto late_route = std::make_shared<LateRoute>(backbone, info.late_layers);
-  AdaptedModel model(adapter.mtsa, adapter.head, late_route);
-  model->eval();
-
+  if (o.batch_size < 1) throw Error("--batch-size must be at least 1");
+  // Everything that can be refused is checked before the header is printed.
+  LoadedModel loaded = load_adapted_model(o.adapter_dir, o.model_dir, o.device);
+  const AdapterInfo& info = loaded.info;
   InputSpec spec = o.input;
   spec.model_dir = o.model_dir;
+  spec.unlabeled = !input_has_labels(spec);
+  if (!spec.unlabeled) {
+    // Labels only select rows: those of a class the adapter knows (others are skipped).
+    spec.label_kind = info.task == Task::Regress ? LabelKind::Regression
+                      : info.task == Task::MultiLabel ? LabelKind::MultiLabel : LabelKind::Class;
+    if (info.task == Task::Classify && !info.label_names.empty()) {
+      spec.select_labels = info.label_names;
+      spec.require_selected_labels = false;
+    }
+  }
   InputPlan plan = plan_input(spec);
+  if (plan.selected == 0)
+    throw error_at(display_of(spec), spec.select_labels.empty()
+                                         ? std::string("no example to predict")
+                                         : "no example has a label among the adapter's classes (" +
+                                               join(info.label_names) + ")");
   auto source = open_source(spec, plan);
   if (o.header) out << prediction_header(false);
   torch::InferenceMode inference;
@@ -41,10 +53,10 @@ int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
   std::vector<RawExample> batch;
   RawExample example;
   auto flush = [&] {
-    ModelInputs inputs = to_device(collate(batch, backbone->pad_token_id()), o.device);
-    torch::Tensor tiers = round_like_training(compute_tiers(*backbone, inputs, info.tiers), info);
-    torch::Tensor mask = backbone->token_mask(inputs);
-    torch::Tensor outputs = model->forward(tiers, mask).to(torch::kCPU);
+    ModelInputs inputs = to_device(collate(batch, loaded.backbone->pad_token_id()), o.device);
+    torch::Tensor tiers = round_like_training(compute_tiers(*loaded.backbone, inputs, info.tiers), info);
+    torch::Tensor mask = loaded.backbone->token_mask(inputs);
+    torch::Tensor outputs = loaded.model->forward(tiers, mask).to(torch::kCPU);
     torch::Tensor ids = torch::empty({static_cast<int64_t>(batch.size())}, torch::kInt64);
     for (size_t i = 0; i < batch.size(); ++i) ids[i] = batch[i].id;
     write_prediction_rows(out, info.task, outputs, ids, info.label_names);

@@ -10,7 +10,10 @@
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/device.h"
+#include "lib/core/directory_lock.h"
 #include "lib/core/error.h"
+#include "lib/core/hash.h"
+#include "lib/core/output_directory.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/model/backbone.h"
@@ -56,8 +59,10 @@ TrainState state_from_json(const json& j) {
   return s;
 }
 
-// The arguments that define a run; --resume refuses a checkpoint made with others.
-json run_arguments(const TrainOptions& o) {
+// The arguments that define a run; --resume refuses a checkpoint made with others. The data
+// and the backbone are compared by content (the manifests' and the model files' hashes), not
+// by how their paths are spelled: the paths are recorded, not compared.
+json run_arguments(const TrainOptions& o, const BackboneIdentity& backbone) {
   json args = {{"model", o.model_dir}, {"train", o.train_dir}, {"val", o.val_dir}, {"task", o.task},
           {"method", to_string(o.method)}, {"projection", o.projection}, {"output", o.output},
           {"downsample_factor", o.downsample_factor}, {"epochs", o.epochs}, {"batch_size", o.batch_size},
@@ -66,7 +71,23 @@ json run_arguments(const TrainOptions& o) {
           {"shuffle_buffer_bytes", o.shuffle_buffer_bytes}};
   // Only when not f32, so that checkpoints from before --precision still resume.
   if (o.precision != torch::kFloat32) args["precision"] = precision_name(o.precision);
+  args["backbone"] = to_json(backbone);
+  args["train_manifest_sha256"] = sha256_file(manifest_path(o.train_dir));
+  args["val_manifest_sha256"] = o.val_dir.empty() ? "" : sha256_file(manifest_path(o.val_dir));
   return args;
+}
+
+// Arguments that may differ on --resume: more epochs or patience, and the paths (the
+// content behind them is compared through the identities above).
+bool may_differ_on_resume(const std::string& key) {
+  return key == "epochs" || key == "patience" || key == "model" || key == "train" || key == "val";
+}
+
+std::string resume_difference(const std::string& key, const json& saved, const json& now) {
+  if (key == "backbone") return "another backbone (--model's config, weights or preprocessing files differ)";
+  if (key == "train_manifest_sha256") return "other training data (the manifest of --train differs)";
+  if (key == "val_manifest_sha256") return "other validation data (the manifest of --val differs)";
+  return "--" + key + " " + saved.dump() + ", not " + now.dump();
 }
 
 // The data order of an epoch is a function of (seed, epoch) only, so that a resumed run
@@ -119,9 +140,10 @@ TrainState resume_checkpoint(const RunPaths& p, torch::Device device, AdaptedMod
   json keys = saved;
   keys.update(args);  // every argument of either run: one may lack what the other has
   for (auto& [key, ignored] : keys.items())
-    if (key != "epochs" && key != "patience" && saved.value(key, json()) != args.value(key, json()))
-      throw error_at(p.state, "the checkpoint was made with --" + key + " " + saved.value(key, json()).dump() +
-                                  ", not " + args.value(key, json()).dump() + "; --resume needs the same arguments");
+    if (!may_differ_on_resume(key) && saved.value(key, json()) != args.value(key, json()))
+      throw error_at(p.state, "the checkpoint was made with " +
+                                  resume_difference(key, saved.value(key, json()), args.value(key, json())) +
+                                  "; --resume needs the same arguments and data");
   TrainState s = state_from_json(state.at("state"));
   // Onto the training device: a run may resume on another device than it started on.
   torch::load(model, p.model_file(s.epochs_done), device);
@@ -169,6 +191,32 @@ void validate(const TrainOptions& o) {
   if (o.warmup_steps < 0) throw Error("--warmup must not be negative");
   if (o.schedule != "cosine" && o.schedule != "linear" && o.schedule != "constant")
     throw Error("--schedule " + o.schedule + ": expected cosine, linear or constant");
+  if (!(o.clip_norm >= 0) || !std::isfinite(o.clip_norm)) throw Error("--clip-norm must be a finite number >= 0 (0: none)");
+  if (o.patience < 0) throw Error("--patience must not be negative (0: never stop early)");
+  if (o.shuffle_buffer_bytes < 0) throw Error("--shuffle-buffer-mb must not be negative");
+  if (o.resume && o.overwrite) throw Error("--resume and --overwrite contradict each other: give one");
+}
+
+// What --out may hold: nothing of a run, a run to --resume, or anything with --overwrite
+// (then the old run's files go first). An adapter without a checkpoint is a finished result
+// that nothing could resume: never replaced without --overwrite.
+void check_run_directory(const TrainOptions& o, const RunPaths& paths) {
+  const bool has_state = fs::exists(paths.state);
+  const bool has_adapter = fs::exists(adapter_json_path(o.out_dir)) || fs::exists(adapter_weights_path(o.out_dir));
+  if (o.overwrite) return;
+  if (has_state && !o.resume)
+    throw error_at(o.out_dir, "holds a training run already; add --resume to continue it, --overwrite to replace it, "
+                              "or use a new --out");
+  if (has_adapter && !has_state)
+    throw error_at(o.out_dir, "holds a trained adapter (adapter.json) and no checkpoint to resume; use a new --out, "
+                              "or add --overwrite to replace it");
+}
+
+// --overwrite: what an earlier run wrote goes, so that nothing of it mixes with this one.
+void clear_run_directory(const TrainOptions& o, const RunPaths& paths) {
+  for (const std::string& f : {adapter_json_path(o.out_dir), adapter_weights_path(o.out_dir), paths.log, paths.curve})
+    fs::remove(f);
+  fs::remove_all(paths.checkpoints);
 }
 
 }  // namespace
@@ -186,8 +234,10 @@ TrainResult train(const TrainOptions& o) {
   validate(o);
   RunPaths paths(o.out_dir);
   ShardSet train_set(o.train_dir);
+  if (train_set.size() == 0) throw error_at(o.train_dir, "holds no examples to train on");
   std::unique_ptr<ShardSet> val_set;
   if (!o.val_dir.empty()) val_set = std::make_unique<ShardSet>(o.val_dir);
+  if (val_set && val_set->size() == 0) throw error_at(o.val_dir, "holds no examples to validate on");
   const ShardSetInfo& info = train_set.info();
   BackboneIdentity backbone_id = backbone_identity(o.model_dir);
   check_compatible(train_set, backbone_id, info.tiers, info.late_layers, "--model " + o.model_dir);
@@ -198,23 +248,29 @@ TrainResult train(const TrainOptions& o) {
     throw error_at(o.train_dir, "labels are of kind " + to_string(info.label_kind) + ", which does not fit --task " +
                                     to_string(task));
   if (info.num_labels < 1) throw error_at(o.train_dir, "shards record no labels to train a head on");
-  if (fs::exists(paths.state) && !o.resume)
-    throw error_at(o.out_dir, "holds a training run already; add --resume to continue it, or use a new --out");
-  fs::create_directories(paths.checkpoints);
-
-  torch::manual_seed(static_cast<uint64_t>(o.seed));
-  auto late_route = std::make_shared<LateRoute>(load_backbone(o.model_dir, o.device), info.late_layers, o.precision);
+  std::vector<int64_t> val_classes;
+  if (val_set) val_classes = class_mapping(*val_set, info.label_names, info.num_labels, "the training shards " + o.train_dir);
   MtsaOptions mtsa_options;
   mtsa_options.num_tiers = static_cast<int64_t>(info.tiers.size());
   mtsa_options.hidden_size = info.backbone.hidden_size;
   mtsa_options.downsample_factor = o.downsample_factor;
   mtsa_options.projection = o.projection;
   mtsa_options.output = o.output;
+  if (o.method == Method::Sherl) mtsa_options.validate();  // before anything is written
+  create_output_directory(o.out_dir);
+  check_run_directory(o, paths);  // before the lock file is made: a refusal changes nothing
+  DirectoryLock lock(o.out_dir, "sherl-train run");
+  check_run_directory(o, paths);  // again: another run may have finished meanwhile
+  if (o.overwrite) clear_run_directory(o, paths);
+  fs::create_directories(paths.checkpoints);
+
+  torch::manual_seed(static_cast<uint64_t>(o.seed));
+  auto late_route = std::make_shared<LateRoute>(load_backbone(o.model_dir, o.device), info.late_layers, o.precision);
   AdaptedModel model(o.method, mtsa_options, info.num_labels, late_route);
   model->to(o.device);
   FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
 
-  json args = run_arguments(o);
+  json args = run_arguments(o, backbone_id);
   TrainState state;
   if (o.resume && fs::exists(paths.state)) {
     state = resume_checkpoint(paths, o.device, model, optimizer, args);
@@ -262,10 +318,14 @@ TrainResult train(const TrainOptions& o) {
         torch::Tensor outputs = model->forward(batch.tiers.to(o.device, true), batch.mask.to(o.device, true));
         torch::Tensor loss = task_loss(task, outputs, batch.labels.to(o.device, true));
         loss_value = loss.item<double>();
-        if (!std::isfinite(loss_value))
+        if (!std::isfinite(loss_value)) {
+          check_finite(train_set, batch);  // names the example when the data is to blame
           throw Error("step " + std::to_string(state.step) + " (epoch " + std::to_string(epoch + 1) +
-                      "): the loss is not finite (NaN/Inf in a batch or a diverging run); stopped, the last good "
-                      "checkpoint is kept in " + paths.checkpoints);
+                      "): the loss is not finite (a diverging run: try a lower --lr or --clip-norm); stopped, " +
+                      (state.epochs_done > 0 ? "the checkpoint of epoch " + std::to_string(state.epochs_done) +
+                                                   " is kept in " + paths.checkpoints
+                                             : std::string("no checkpoint was written yet")));
+        }
         loss.backward();
         if (o.clip_norm > 0) clip_grad_norm(model->parameters(), o.clip_norm);
         optimizer.step();
@@ -284,6 +344,7 @@ TrainResult train(const TrainOptions& o) {
     double score = -train_loss;  // without validation data the last epoch is kept
     if (val_set) {
       Outputs out = run_adapted_model(model, *val_set, std::max<int64_t>(o.batch_size, 128), o.device, val_positions);
+      apply_class_mapping(out, val_classes);
       val_metrics = task_metrics(task, out.outputs, out.targets);
       json primary = val_metrics.value(primary_metric(task), json());
       score = primary.is_number() ? primary.get<double>() : -INFINITY;

@@ -31,6 +31,7 @@ struct TrainOptions {
   torch::Device device = torch::kCPU;
   torch::ScalarType precision = torch::kFloat32;  // of the frozen late layers (--precision)
   bool resume = false;
+  bool overwrite = false;                // replace a finished run (adapter, checkpoint, log) in out_dir
   bool quiet = false;
   std::string command_line;
 };

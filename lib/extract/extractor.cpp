@@ -1,7 +1,5 @@
 #include "lib/extract/extractor.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,12 +10,15 @@
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/device.h"
+#include "lib/core/directory_lock.h"
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
 #include "lib/core/json.h"
+#include "lib/core/output_directory.h"
 #include "lib/core/runtime.h"
 #include "lib/core/serial_worker.h"
 #include "lib/core/version.h"
+#include "lib/input/spool.h"
 #include "lib/model/backbone.h"
 
 namespace fs = std::filesystem;
@@ -40,11 +41,6 @@ std::string part_manifest_name(int64_t partition, int64_t partitions) {
   return name;
 }
 
-json identity_json(const BackboneIdentity& id) {
-  return {{"model_type", id.model_type}, {"hidden_size", id.hidden_size}, {"num_layers", id.num_layers},
-          {"config_sha256", id.config_sha256}, {"weights_sha256", id.weights_sha256}};
-}
-
 // Everything that determines the content of the shard set. A directory made with different
 // values is refused, so that shards of different models, inputs or tiers never mix.
 json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const InputPlan& plan,
@@ -52,7 +48,7 @@ json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const Input
   const InputSpec& in = o.input;
   json id = {{"format", "sherl-extract-run"},
              {"version", 1},
-             {"backbone", identity_json(info.backbone)},
+             {"backbone", to_json(info.backbone)},
              {"source_sha256", info.source_sha256},
              {"labels_sha256", labels_sha256},
              {"tiers", info.tiers},
@@ -84,6 +80,24 @@ void clear_extraction(const std::string& dir) {
                 name.rfind("manifest", 0) == 0 || name == kRunFile;
     if (ours) fs::remove(entry.path());
   }
+}
+
+// A directory without extract.json that holds anything but temporaries is not an
+// extraction's (a consolidated set, a user's own files): refused, or with --overwrite
+// cleared of whatever a shard set consists of, so that no old shard is left orphaned.
+void check_directory_is_ours(const std::string& dir, bool overwrite) {
+  if (fs::exists(fs::path(dir) / kRunFile)) return;
+  std::vector<std::string> foreign;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (!is_temp_name(name) && name != DirectoryLock::kFileName) foreign.push_back(name);
+  }
+  if (foreign.empty()) return;
+  if (overwrite) return clear_extraction(dir);
+  std::sort(foreign.begin(), foreign.end());
+  std::string listed = foreign.front() + (foreign.size() > 1 ? " and " + std::to_string(foreign.size() - 1) + " more" : "");
+  throw error_at(dir, "holds files that sherl-extract did not write (" + listed +
+                          "); use a new or empty --out, or add --overwrite to replace the shard set in it");
 }
 
 void check_or_write_run_identity(const std::string& dir, const json& identity, bool overwrite) {
@@ -124,9 +138,9 @@ std::vector<Block> partition_blocks(int64_t examples, int64_t per_shard, int64_t
 bool is_temp_of(const std::string& name, const std::string& file) { return name.rfind("." + file + ".tmp.", 0) == 0; }
 
 // Temporaries of the files that any partition may write: extract.json, manifest.json and
-// the standard-input spool.
+// the input spools.
 bool is_shared_temp(const std::string& name) {
-  return is_temp_of(name, kRunFile) || is_temp_of(name, "manifest.json") || is_temp_of(name, "stdin");
+  return is_temp_of(name, kRunFile) || is_temp_of(name, "manifest.json") || is_spool_name(name);
 }
 
 // Removes temporaries that an interrupted run left: those of this partition's blocks and
@@ -227,6 +241,7 @@ std::vector<int64_t> resolve_tiers(const std::string& spec, int64_t num_layers, 
                 std::to_string(num_layers) + " layers");
   int64_t last = num_layers - late_layers;
   std::vector<int64_t> tiers;
+  if (spec.empty()) throw Error("--tiers is empty: give 'all' or a comma list of tier indices");
   if (spec == "all") {
     for (int64_t t = 0; t <= last; ++t) tiers.push_back(t);
     return tiers;
@@ -299,15 +314,23 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   if (o.batch_size < 1) throw Error("--batch-size must be at least 1");
   if (o.examples_per_shard < 1) throw Error("--examples-per-shard must be at least 1");
 
+  if (std::string problem = compression_problem(o.compression); !problem.empty()) throw Error("--zstd-level: " + problem);
+
   BackboneIdentity id = backbone_identity(o.model_dir);
   InputPlan plan = plan_input(o.input);
   if (plan.selected == 0) throw error_at(o.input.display_name.empty() ? o.input.path : o.input.display_name,
                                          "no examples to extract (empty input or nothing selected)");
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
-  fs::create_directories(o.out_dir);
+  create_output_directory(o.out_dir);
+  std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
+  // Partitions write disjoint blocks and may run at once; two runs over the same blocks may not.
+  check_directory_is_ours(o.out_dir, o.overwrite);  // before the lock file: a refusal changes nothing
+  std::optional<DirectoryLock> lock;
+  if (!blocks.empty())
+    lock.emplace(o.out_dir, "sherl-extract writing the same shards", blocks.front().index,
+                 static_cast<int64_t>(blocks.size()));
   check_or_write_run_identity(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)), o.overwrite);
 
-  std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
   remove_stale_temporaries(o.out_dir, blocks, part_manifest_name(o.partition, o.partitions));
   ExtractReport report;
   std::vector<ManifestEntry> entries(blocks.size());
@@ -375,27 +398,6 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   report.manifest_written = merge_partition_manifests(o.out_dir, o.partitions);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
-}
-
-SpooledStdin::SpooledStdin(const std::string& dir) {
-  fs::create_directories(dir);
-  path_ = (fs::path(dir) / (".stdin.tmp." + std::to_string(::getpid()))).string();
-  register_temp_file(path_);
-  FILE* out = std::fopen(path_.c_str(), "wb");
-  if (!out) throw error_at(path_, "cannot create a spool file for standard input");
-  std::vector<char> buf(1 << 20);
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), stdin)) > 0)
-    if (std::fwrite(buf.data(), 1, n, out) != n) {
-      std::fclose(out);
-      throw error_at(path_, "cannot spool standard input (disk full?)");
-    }
-  if (std::fclose(out) != 0) throw error_at(path_, "cannot spool standard input (disk full?)");
-}
-
-SpooledStdin::~SpooledStdin() {
-  ::unlink(path_.c_str());
-  unregister_temp_file(path_);
 }
 
 }  // namespace sherl

@@ -29,7 +29,7 @@ struct ExtractOptions {
   torch::Device device = torch::kCPU;
   torch::ScalarType precision = torch::kFloat32;  // of the frozen forward pass (--precision)
   bool quiet = false;
-  bool overwrite = false;          // replace a shard set made by another extraction
+  bool overwrite = false;          // replace a shard set (or files) not made by this extraction
   std::string command_line;
 };
 
@@ -51,17 +51,5 @@ std::vector<int64_t> resolve_tiers(const std::string& spec, int64_t num_layers, 
 // the newest part manifest) into manifest.json once all are present. Returns true when
 // manifest.json was written.
 bool merge_partition_manifests(const std::string& out_dir, int64_t partitions = -1);
-
-// Copies standard input into a temporary file inside `dir` (removed when the returned
-// guard is destroyed or the process is interrupted); returns its path.
-class SpooledStdin {
- public:
-  explicit SpooledStdin(const std::string& dir);
-  ~SpooledStdin();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 }  // namespace sherl

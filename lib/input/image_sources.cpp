@@ -7,13 +7,15 @@
 #include "lib/input/input_formats.h"
 #include "lib/input/label_selection.h"
 
+#include <optional>
+
 namespace sherl {
 namespace {
 
 std::string labels_display(const InputSpec& spec) {
   if (spec.labels_path.empty())
     throw error_at(display_of(spec), "IDX images need their IDX label file (--labels)");
-  return spec.labels_path;
+  return spec.labels_display_name.empty() ? spec.labels_path : spec.labels_display_name;
 }
 
 std::string image_where(const std::string& display, int64_t i) {
@@ -21,11 +23,13 @@ std::string image_where(const std::string& display, int64_t i) {
 }
 
 // Opens both IDX files and checks that they describe the same number of examples.
+// Unlabeled input (InputSpec::unlabeled): no label file; `labels` stays empty.
 struct IdxPair {
-  IdxReader images, labels;
+  IdxReader images;
+  std::optional<IdxReader> labels;
   int64_t height, width, channels;
-  explicit IdxPair(const InputSpec& spec)
-      : images(spec.path, display_of(spec)), labels(spec.labels_path, labels_display(spec)) {
+  explicit IdxPair(const InputSpec& spec) : images(spec.path, display_of(spec)) {
+    if (!spec.unlabeled) labels.emplace(spec.labels_path, labels_display(spec));
     const auto& d = images.dims();
     if (d.size() != 3 && !(d.size() == 4 && (d[3] == 1 || d[3] == 3 || d[3] == 4)))
       throw error_at(images.display(), "IDX images must be [N, H, W] or [N, H, W, C] with C 1, 3 or 4 (got " +
@@ -33,15 +37,23 @@ struct IdxPair {
     height = d[1];
     width = d[2];
     channels = d.size() == 4 ? d[3] : 1;
-    if (labels.dims().size() != 1)
-      throw error_at(labels.display(), "IDX labels must have 1 dimension (got " +
-                                           std::to_string(labels.dims().size()) + ")");
-    if (images.count() != labels.count())
-      throw error_at(images.display(), std::to_string(images.count()) + " images but " + labels.display() +
-                                           " has " + std::to_string(labels.count()) + " labels");
     if (images.count() == 0) throw error_at(images.display(), "empty input: no images");
     images.check_plain_size();
-    labels.check_plain_size();
+    if (!labels) return;
+    if (labels->dims().size() != 1)
+      throw error_at(labels->display(), "IDX labels must have 1 dimension (got " +
+                                            std::to_string(labels->dims().size()) + ")");
+    if (images.count() != labels->count())
+      throw error_at(images.display(), std::to_string(images.count()) + " images but " + labels->display() +
+                                           " has " + std::to_string(labels->count()) + " labels");
+    labels->check_plain_size();
+  }
+  // The label of the next image as text ("" when unlabeled).
+  std::string next_label() {
+    if (!labels) return "";
+    uint8_t label;
+    labels->read(&label);
+    return std::to_string(label);
   }
 };
 
@@ -58,12 +70,10 @@ class IdxSource : public ExampleSource {
   }
 
   bool next(RawExample& out) override {
-    while (!filter_.done() && idx_.labels.position() < idx_.labels.count()) {
-      int64_t i = idx_.labels.position();
-      uint8_t label;
-      idx_.labels.read(&label);
+    while (!filter_.done() && idx_.images.position() < idx_.images.count()) {
+      int64_t i = idx_.images.position();
       std::string where = image_where(idx_.images.display(), i);
-      if (!filter_.admit(std::to_string(label), where, out.label)) {
+      if (!filter_.admit(idx_.next_label(), where, out.label)) {
         idx_.images.skip();
         continue;
       }
@@ -116,12 +126,8 @@ class ImageListSource : public ExampleSource {
 
 void scan_idx_labels(const InputSpec& spec, const LabelVisitor& visit) {
   IdxPair idx(spec);
-  for (int64_t i = 0; i < idx.labels.count(); ++i) {
-    uint8_t label;
-    idx.labels.read(&label);
-    visit(std::to_string(label), image_where(idx.images.display(), i));
-  }
-  idx.labels.expect_end();
+  for (int64_t i = 0; i < idx.images.count(); ++i) visit(idx.next_label(), image_where(idx.images.display(), i));
+  if (idx.labels) idx.labels->expect_end();
 }
 
 void scan_image_list_labels(const InputSpec& spec, const LabelVisitor& visit) {

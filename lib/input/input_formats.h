@@ -13,8 +13,6 @@ namespace sherl {
 // ("file:line" or "file: image i") for messages.
 using LabelVisitor = std::function<void(const std::string& raw_label, const std::string& where)>;
 
-std::string display_of(const InputSpec& spec);
-
 void scan_idx_labels(const InputSpec& spec, const LabelVisitor& visit);
 void scan_image_list_labels(const InputSpec& spec, const LabelVisitor& visit);
 void scan_tsv_labels(const InputSpec& spec, const LabelVisitor& visit);

@@ -56,6 +56,7 @@ std::vector<std::string> parse_labels(const std::string& raw, LabelKind kind, co
 
 RowSelector::RowSelector(const InputSpec& spec)
     : kind_(spec.label_kind),
+      unlabeled_(spec.unlabeled),
       selected_(spec.select_labels.begin(), spec.select_labels.end()),
       per_label_(spec.per_label),
       limit_(spec.limit) {
@@ -69,6 +70,7 @@ RowSelector::RowSelector(const InputSpec& spec)
 
 bool RowSelector::keep(const std::vector<std::string>& labels) {
   if (limit_ >= 0 && kept_ >= limit_) return false;
+  if (unlabeled_) return ++kept_, true;
   if (!selected_.empty()) {
     bool any = std::any_of(labels.begin(), labels.end(), [&](const std::string& l) { return selected_.count(l) > 0; });
     if (!any) return false;
@@ -84,10 +86,11 @@ bool RowSelector::keep(const std::vector<std::string>& labels) {
 
 std::vector<std::string> label_names_for(const InputSpec& spec, const std::set<std::string>& found,
                                          const std::string& display) {
-  if (spec.label_kind == LabelKind::Regression) return {};
+  if (spec.label_kind == LabelKind::Regression || spec.unlabeled) return {};
   if (!spec.select_labels.empty()) {
     for (const auto& l : spec.select_labels)
-      if (!found.count(l)) throw error_at(display, "selected label '" + l + "' never occurs");
+      if (!found.count(l) && spec.require_selected_labels)
+        throw error_at(display, "selected label '" + l + "' never occurs");
     return spec.select_labels;
   }
   std::vector<std::string> names(found.begin(), found.end());  // std::set: already sorted as strings
@@ -106,11 +109,17 @@ std::vector<std::string> label_names_for(const InputSpec& spec, const std::set<s
 }
 
 RowFilter::RowFilter(const InputSpec& spec, const InputPlan& plan, std::string display)
-    : plan_(plan), display_(std::move(display)), selector_(spec) {
+    : plan_(plan), unlabeled_(spec.unlabeled), display_(std::move(display)), selector_(spec) {
   for (size_t c = 0; c < plan.label_names.size(); ++c) class_of_[plan.label_names[c]] = int64_t(c);
 }
 
 bool RowFilter::admit(const std::string& raw, const std::string& where, torch::Tensor& label) {
+  if (unlabeled_) {
+    if (!selector_.keep({})) return false;
+    label = torch::Tensor();
+    ++admitted_;
+    return true;
+  }
   std::vector<std::string> labels = parse_labels(raw, plan_.label_kind, where);
   if (!selector_.keep(labels)) return false;
   switch (plan_.label_kind) {

@@ -32,6 +32,7 @@ class RowSelector {
 
  private:
   LabelKind kind_;
+  bool unlabeled_;
   std::set<std::string> selected_;
   int64_t per_label_, limit_, kept_ = 0;
   std::unordered_map<std::string, int64_t> per_label_counts_;
@@ -49,7 +50,8 @@ std::vector<std::string> label_names_for(const InputSpec& spec, const std::set<s
 class RowFilter {
  public:
   RowFilter(const InputSpec& spec, const InputPlan& plan, std::string display);
-  // True (with `label` set) when the row whose label text is `raw` is selected.
+  // True (with `label` set) when the row whose label text is `raw` is selected. Unlabeled
+  // input: `raw` is ignored, rows are kept up to the limit, and `label` is left undefined.
   bool admit(const std::string& raw, const std::string& where, torch::Tensor& label);
   // Every planned example has been admitted: the source can stop reading.
   bool done() const { return admitted_ >= plan_.selected; }
@@ -59,6 +61,7 @@ class RowFilter {
 
  private:
   InputPlan plan_;
+  bool unlabeled_;
   std::string display_;
   RowSelector selector_;
   std::unordered_map<std::string, int64_t> class_of_;

@@ -9,6 +9,8 @@
 #include "lib/core/error.h"
 #include "lib/core/json.h"
 #include "lib/input/idx_reader.h"
+#include "lib/input/jsonl_reader.h"
+#include "lib/input/tsv_reader.h"
 #include "lib/input/input_formats.h"
 #include "lib/input/label_selection.h"
 #include "lib/input/line_reader.h"
@@ -89,16 +91,26 @@ InputPlan plan_input(const InputSpec& spec) {
   std::set<std::string> found;
   int64_t rows = 0;
   scan_labels(spec, plan.format, [&](const std::string& raw, const std::string& where) {
-    std::vector<std::string> labels = parse_labels(raw, spec.label_kind, where);
+    std::vector<std::string> labels = spec.unlabeled ? std::vector<std::string>{} : parse_labels(raw, spec.label_kind, where);
     found.insert(labels.begin(), labels.end());
     if (selector.keep(labels)) ++plan.selected;
     ++rows;
   });
   if (rows == 0) throw error_at(display_of(spec), "empty input: no examples");
   plan.label_names = label_names_for(spec, found, display_of(spec));
-  plan.num_labels = spec.label_kind == LabelKind::Regression ? 1 : int64_t(plan.label_names.size());
-  if (plan.selected == 0) throw error_at(display_of(spec), "no example is selected");
+  plan.num_labels = spec.unlabeled ? 0 : spec.label_kind == LabelKind::Regression ? 1 : int64_t(plan.label_names.size());
   return plan;
+}
+
+bool input_has_labels(const InputSpec& spec) {
+  const std::string format = resolve_format(spec);
+  if (format == "idx") return !spec.labels_path.empty();
+  if (format == "tsv") return TsvReader(spec.path, display_of(spec)).has_column(spec.label_column);
+  if (format == "jsonl") {
+    JsonlReader rows(spec.path, display_of(spec));
+    return !rows.next() || rows.record().contains(spec.label_column);
+  }
+  return true;
 }
 
 std::unique_ptr<ExampleSource> open_source(const InputSpec& spec, const InputPlan& plan) {

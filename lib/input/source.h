@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "lib/model/backbone.h"  // ModelInputs
-#include "lib/shard/shard.h"     // LabelKind
+#include "lib/core/types.h"     // LabelKind
 
 namespace sherl {
 
@@ -19,6 +19,7 @@ struct InputSpec {
   std::string path;                       // a file (stdin is spooled to a file by the caller)
   std::string display_name;               // what messages call it ("-" for stdin); default: path
   std::string labels_path;                // IDX label file (--labels), required for IDX images
+  std::string labels_display_name;        // what messages call it; default: labels_path
   std::string format = "auto";            // auto | idx | image-csv | tsv | jsonl
   std::string model_dir;                  // config.json, preprocessor_config.json, vocab.txt, ...
   std::vector<std::string> text_columns;  // TSV/JSONL text field(s): one, or two for pairs;
@@ -30,6 +31,10 @@ struct InputSpec {
   // occurs is an error. Classes are remapped to 0..C-1 in the order given (or, without
   // --select-labels, in sorted order of the labels found: numerically when all are integers).
   std::vector<std::string> select_labels;
+  bool require_selected_labels = true;    // false: a selected label may be absent from the input
+  // No labels are read (an IDX input without --labels, a TSV or JSON Lines input without the
+  // label column): every row is kept up to `limit`, and examples carry no label.
+  bool unlabeled = false;
   int64_t per_label = -1;                 // keep the first N rows of each label (file order)
   int64_t limit = -1;                     // keep the first N selected rows
 };
@@ -46,7 +51,7 @@ struct InputPlan {
 
 struct RawExample {
   int64_t id = 0;                         // index of the row/image in the source input
-  torch::Tensor label;                    // int64 scalar (Class) or float32 [num_labels]
+  torch::Tensor label;                    // int64 scalar (Class) or float32 [num_labels]; undefined when unlabeled
   torch::Tensor pixel_values;             // images: [C, H, W] float32, preprocessed
   std::vector<int64_t> input_ids;         // text
   std::vector<int64_t> token_type_ids;
@@ -60,7 +65,14 @@ class ExampleSource {
   virtual bool next(RawExample& out) = 0;
 };
 
+// Throws naming the file when the input is malformed or empty; a selection that keeps
+// nothing gives plan.selected == 0, for the caller to explain.
 InputPlan plan_input(const InputSpec& spec);
+// Whether the input carries labels: an IDX input has a --labels file, a TSV header or the
+// first JSON Lines record has the label column. Image CSV rows always do.
+bool input_has_labels(const InputSpec& spec);
+// What messages call the input: its display_name, else its path.
+std::string display_of(const InputSpec& spec);
 std::unique_ptr<ExampleSource> open_source(const InputSpec& spec, const InputPlan& plan);
 
 // Stacks images / pads text (with the config's pad_token_id) into a batch on the CPU.

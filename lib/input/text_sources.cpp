@@ -6,6 +6,8 @@
 #include "lib/input/text_encoding.h"
 #include "lib/input/tsv_reader.h"
 
+#include <optional>
+
 namespace sherl {
 namespace {
 
@@ -56,14 +58,14 @@ class TsvSource : public ExampleSource {
         filter_(spec, plan, display_of(spec)),
         encoder_(spec.model_dir, spec.max_length) {
     encoder_.require_tokenizer(display_of(spec));
-    label_col_ = rows_.column(spec.label_column);
+    if (!spec.unlabeled) label_col_ = rows_.column(spec.label_column);
     for (const auto& name : text_fields(spec, [&](const std::string& c) { return rows_.has_column(c); }))
       text_cols_.push_back(rows_.column(name));
   }
 
   bool next(RawExample& out) override {
     while (!filter_.done() && rows_.next()) {
-      if (!filter_.admit(rows_.field(label_col_), rows_.where(), out.label)) continue;
+      if (!filter_.admit(label_col_ ? rows_.field(*label_col_) : std::string(), rows_.where(), out.label)) continue;
       out.id = rows_.index();
       const std::string* second = text_cols_.size() == 2 ? &rows_.field(text_cols_[1]) : nullptr;
       encoder_.encode_text(rows_.field(text_cols_[0]), second, out);
@@ -78,7 +80,7 @@ class TsvSource : public ExampleSource {
   TsvReader rows_;
   RowFilter filter_;
   TextEncoder encoder_;
-  size_t label_col_ = 0;
+  std::optional<size_t> label_col_;  // none when unlabeled
   std::vector<size_t> text_cols_;
 };
 
@@ -92,7 +94,8 @@ class JsonlSource : public ExampleSource {
     while (!filter_.done() && rows_.next()) {
       const json& r = rows_.record();
       std::string where = rows_.where();
-      if (!filter_.admit(record_label(r, spec_.label_column, where), where, out.label)) continue;
+      std::string label = spec_.unlabeled ? std::string() : record_label(r, spec_.label_column, where);
+      if (!filter_.admit(label, where, out.label)) continue;
       out.id = rows_.index();
       encode(r, where, out);
       out.pixel_values = torch::Tensor();
@@ -130,16 +133,18 @@ class JsonlSource : public ExampleSource {
 
 void scan_tsv_labels(const InputSpec& spec, const LabelVisitor& visit) {
   TsvReader rows(spec.path, display_of(spec));
-  size_t label_col = rows.column(spec.label_column);
+  std::optional<size_t> label_col;
+  if (!spec.unlabeled) label_col = rows.column(spec.label_column);
   for (const auto& name : text_fields(spec, [&](const std::string& c) { return rows.has_column(c); }))
     rows.column(name);  // a missing text column is an error now, not after the scan
   if (!spec.model_dir.empty()) TextEncoder(spec.model_dir, spec.max_length).require_tokenizer(display_of(spec));
-  while (rows.next()) visit(rows.field(label_col), rows.where());
+  while (rows.next()) visit(label_col ? rows.field(*label_col) : std::string(), rows.where());
 }
 
 void scan_jsonl_labels(const InputSpec& spec, const LabelVisitor& visit) {
   JsonlReader rows(spec.path, display_of(spec));
-  while (rows.next()) visit(record_label(rows.record(), spec.label_column, rows.where()), rows.where());
+  while (rows.next())
+    visit(spec.unlabeled ? std::string() : record_label(rows.record(), spec.label_column, rows.where()), rows.where());
 }
 
 std::unique_ptr<ExampleSource> open_tsv_source(const InputSpec& spec, const InputPlan& plan) {

@@ -1,6 +1,7 @@
 #include "lib/model/backbone.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "lib/model/bert.h"
 #include "lib/model/checkpoint.h"
 #include "lib/model/model_config.h"
+#include "lib/model/safetensors.h"
 #include "lib/model/vit.h"
 
 namespace sherl {
@@ -35,11 +37,62 @@ void hash_file_into(Sha256& hash, const std::string& path) {
   if (in.bad()) throw error_at(path, "read failed");
 }
 
+// Values stored in the checkpoint's tensors, from the safetensors headers alone.
+double checkpoint_values(const std::string& model_dir) {
+  double total = 0;
+  for (const auto& path : checkpoint_files(model_dir)) {
+    SafetensorsFile file(path);
+    for (const auto& name : file.names()) {
+      double n = 1;
+      for (int64_t s : file.shape(name)) n *= static_cast<double>(s);
+      total += n;
+    }
+  }
+  return total;
+}
+
+// Every size in config.json becomes a tensor the checkpoint must hold, and the modules are
+// allocated before the first shape is compared: a config that implies more values than the
+// checkpoint holds (a hostile or mismatched one) would exhaust memory first. Each size is
+// bounded by the tensor it implies, key by key, so the message names the key.
+void check_config_fits_checkpoint(const ModelConfig& config, const std::string& model_dir) {
+  double held = 0;
+  try {
+    held = checkpoint_values(model_dir);
+  } catch (const Error&) {
+    return;  // no weights or a malformed file: loading them reports it, after the config's own checks
+  }
+  const double d = static_cast<double>(config.require_positive_int("hidden_size"));
+  auto need = [&](const std::string& key, double values, const std::string& what) {
+    if (values > held)
+      throw config.error(key, std::to_string(config.get_int(key, 0)) + " implies " + what + " of " +
+                                  std::to_string(static_cast<long long>(std::min(values, 9e18))) +
+                                  " values, but the checkpoint holds " +
+                                  std::to_string(static_cast<long long>(held)) +
+                                  " in all; does config.json belong to these weights?");
+  };
+  need("hidden_size", d * d, "an attention projection");
+  need("intermediate_size", d * static_cast<double>(config.get_int("intermediate_size", 1)), "a feed-forward matrix");
+  need("num_hidden_layers", 4 * d * d * static_cast<double>(config.get_int("num_hidden_layers", 1)),
+       "attention projections");
+  if (config.has("image_size")) {
+    double per_side = static_cast<double>(config.get_int("image_size", 1)) /
+                      static_cast<double>(std::max<int64_t>(1, config.get_int("patch_size", 1)));
+    need("image_size", per_side * per_side * d, "position embeddings");
+  }
+  if (config.has("vocab_size"))
+    need("vocab_size", static_cast<double>(config.get_int("vocab_size", 1)) * d, "token embeddings");
+  if (config.has("max_position_embeddings"))
+    need("max_position_embeddings", static_cast<double>(config.get_int("max_position_embeddings", 1)) * d,
+         "position embeddings");
+}
+
 }  // namespace
 
 Backbone load_backbone(const std::string& model_dir, torch::Device device) {
   ModelConfig config(model_dir);
   std::string type = config.require_string("model_type");
+  check_config_fits_checkpoint(config, model_dir);
   if (type == "bert" || type == "roberta") return build<BertBackboneImpl>(config, model_dir, device);
   if (type == "vit") return build<VitBackboneImpl>(config, model_dir, device);
   throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit)");
@@ -55,6 +108,17 @@ BackboneIdentity backbone_identity(const std::string& model_dir) {
   Sha256 weights;
   for (const auto& path : checkpoint_files(model_dir)) hash_file_into(weights, path);
   id.weights_sha256 = weights.hex_digest();
+  // Each present file as "name\0size\0bytes", so that moving bytes from one file to another
+  // changes the digest too.
+  Sha256 preprocessing;
+  for (const char* const* name = preprocessing_files(); *name; ++name) {
+    std::filesystem::path path = std::filesystem::path(model_dir) / *name;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) continue;
+    preprocessing.update(std::string(*name) + '\0' + std::to_string(std::filesystem::file_size(path)) + '\0');
+    hash_file_into(preprocessing, path.string());
+  }
+  id.preprocessing_sha256 = preprocessing.hex_digest();
   return id;
 }
 

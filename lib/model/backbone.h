@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "lib/shard/shard.h"  // BackboneIdentity
+#include "lib/core/types.h"  // BackboneIdentity
 
 namespace sherl {
 

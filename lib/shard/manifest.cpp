@@ -14,6 +14,12 @@ namespace {
 constexpr const char* kManifestFormat = "sherl-shard-set";
 constexpr int64_t kManifestVersion = 1;
 
+// A name that can only mean a file directly inside the set's directory.
+bool is_plain_file_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
 }  // namespace
 
 int64_t Manifest::total_examples() const {
@@ -54,8 +60,8 @@ Manifest read_manifest(const std::string& dir) {
     for (const auto& s : j.at("shards")) {
       ManifestEntry e{s.at("file").get<std::string>(), s.at("examples").get<int64_t>(),
                       s.at("sha256").get<std::string>(), s.at("bytes").get<int64_t>()};
-      if (e.file.empty() || e.file.find('/') != std::string::npos)
-        throw error_at(path, "shard file name '" + e.file + "' must be a plain name inside the directory");
+      if (!is_plain_file_name(e.file))
+        throw error_at(path, "shard file name " + json(e.file).dump() + " must be a plain name inside the directory");
       m.shards.push_back(std::move(e));
     }
     if (j.at("total_examples").get<int64_t>() != m.total_examples())

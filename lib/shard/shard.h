@@ -10,28 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "lib/core/types.h"  // LabelKind, BackboneIdentity
+
 namespace sherl {
 
 enum class FeatureDType { F32, F16, BF16 };
 std::string to_string(FeatureDType t);           // "f32", "f16", "bf16"
 FeatureDType parse_feature_dtype(const std::string& s);  // throws sherl::Error
 torch::ScalarType torch_dtype(FeatureDType t);
-
-enum class LabelKind { Class, Regression, MultiLabel };
-std::string to_string(LabelKind k);              // "class", "regression", "multilabel"
-LabelKind parse_label_kind(const std::string& s);
-
-// Identity of the backbone that produced the features; shards of different identities are
-// never mixed, and the late route refuses a checkpoint whose identity differs.
-struct BackboneIdentity {
-  std::string model_type;        // "vit", "bert", "roberta"
-  int64_t hidden_size = 0;
-  int64_t num_layers = 0;
-  std::string config_sha256;     // of config.json's bytes
-  std::string weights_sha256;    // of the weight files' bytes, in file-name order
-  bool operator==(const BackboneIdentity& o) const;
-  bool operator!=(const BackboneIdentity& o) const { return !(*this == o); }
-};
 
 // Everything that describes a shard set; stored as attributes of every shard and in the
 // manifest. All shards of a set share it (shard_index aside).
@@ -53,6 +39,9 @@ struct CompressionOptions {
   int zstd_level = 3;            // 0 = no compression
   bool shuffle = true;           // HDF5 byte-shuffle before zstd (default chosen by measurement)
 };
+// "" when `c` can be written, else the problem ("zstd level 23 is out of range 0..22"):
+// tools check it before they write anything.
+std::string compression_problem(const CompressionOptions& c);
 
 // Registers the zstd filter (id 32015) with the HDF5 library in this process. Idempotent;
 // called by every reader and writer, so tools need no HDF5_PLUGIN_PATH.

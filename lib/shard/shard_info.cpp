@@ -6,12 +6,7 @@ namespace sherl {
 
 json to_json(const ShardSetInfo& info) {
   return json{
-      {"backbone",
-       {{"model_type", info.backbone.model_type},
-        {"hidden_size", info.backbone.hidden_size},
-        {"num_layers", info.backbone.num_layers},
-        {"config_sha256", info.backbone.config_sha256},
-        {"weights_sha256", info.backbone.weights_sha256}}},
+      {"backbone", to_json(info.backbone)},
       {"tiers", info.tiers},
       {"late_layers", info.late_layers},
       {"dtype", to_string(info.dtype)},
@@ -28,12 +23,7 @@ json to_json(const ShardSetInfo& info) {
 ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where) {
   ShardSetInfo info;
   try {
-    const json& b = j.at("backbone");
-    info.backbone.model_type = b.at("model_type").get<std::string>();
-    info.backbone.hidden_size = b.at("hidden_size").get<int64_t>();
-    info.backbone.num_layers = b.at("num_layers").get<int64_t>();
-    info.backbone.config_sha256 = b.at("config_sha256").get<std::string>();
-    info.backbone.weights_sha256 = b.at("weights_sha256").get<std::string>();
+    info.backbone = backbone_identity_from_json(j.at("backbone"), where);
     info.tiers = j.at("tiers").get<std::vector<int64_t>>();
     info.late_layers = j.at("late_layers").get<int64_t>();
     info.dtype = parse_feature_dtype(j.at("dtype").get<std::string>());
@@ -47,7 +37,8 @@ ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where) {
   } catch (const json::exception& e) {
     throw error_at(where, std::string("bad shard-set info: ") + e.what());
   } catch (const Error& e) {
-    throw error_at(where, e.what());
+    std::string what = e.what();
+    throw what.rfind(where, 0) == 0 ? e : error_at(where, what);
   }
   return info;
 }
@@ -58,6 +49,7 @@ std::string first_difference(const ShardSetInfo& a, const ShardSetInfo& b) {
   if (a.backbone.num_layers != b.backbone.num_layers) return "backbone.num_layers";
   if (a.backbone.config_sha256 != b.backbone.config_sha256) return "backbone.config_sha256";
   if (a.backbone.weights_sha256 != b.backbone.weights_sha256) return "backbone.weights_sha256";
+  if (a.backbone.preprocessing_sha256 != b.backbone.preprocessing_sha256) return "backbone.preprocessing_sha256";
   if (a.tiers != b.tiers) return "tiers";
   if (a.late_layers != b.late_layers) return "late_layers";
   if (a.dtype != b.dtype) return "dtype";

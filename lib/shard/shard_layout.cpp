@@ -92,6 +92,8 @@ void write_info(hid_t file, const ShardSetInfo& info, int64_t shard_index, const
   h5::write_attribute(file, "source_sha256", info.source_sha256, where);
   h5::write_attribute(file, "tool_version", info.tool_version, where);
   h5::write_attribute(file, "command_line", info.command_line, where);
+  // Last: added after the others existed, it leaves their place in the file unchanged.
+  h5::write_attribute(file, "backbone_preprocessing_sha256", info.backbone.preprocessing_sha256, where);
 }
 
 ShardSetInfo read_info(hid_t file, int64_t* shard_index, const std::string& where) {
@@ -110,6 +112,9 @@ ShardSetInfo read_info(hid_t file, int64_t* shard_index, const std::string& wher
   info.backbone.num_layers = h5::read_int_attribute(file, "backbone_num_layers", where);
   info.backbone.config_sha256 = h5::read_string_attribute(file, "backbone_config_sha256", where);
   info.backbone.weights_sha256 = h5::read_string_attribute(file, "backbone_weights_sha256", where);
+  // Absent in shards written before it existed.
+  if (h5::has_attribute(file, "backbone_preprocessing_sha256"))
+    info.backbone.preprocessing_sha256 = h5::read_string_attribute(file, "backbone_preprocessing_sha256", where);
   info.tiers = h5::read_int_array_attribute(file, "tiers", where);
   info.late_layers = h5::read_int_attribute(file, "late_layers", where);
   try {

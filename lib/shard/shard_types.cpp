@@ -1,4 +1,4 @@
-// The small value types of shard.h: dtype and label-kind names, backbone identity.
+// The small value types of shard.h: dtype names, compression settings.
 #include "lib/core/error.h"
 #include "lib/shard/hdf5_util.h"
 #include "lib/shard/shard.h"
@@ -30,25 +30,10 @@ torch::ScalarType torch_dtype(FeatureDType t) {
   return torch::kFloat32;
 }
 
-std::string to_string(LabelKind k) {
-  switch (k) {
-    case LabelKind::Class: return "class";
-    case LabelKind::Regression: return "regression";
-    case LabelKind::MultiLabel: return "multilabel";
-  }
-  return "?";
-}
-
-LabelKind parse_label_kind(const std::string& s) {
-  if (s == "class") return LabelKind::Class;
-  if (s == "regression") return LabelKind::Regression;
-  if (s == "multilabel") return LabelKind::MultiLabel;
-  throw Error("unknown label kind '" + s + "' (expected class, regression or multilabel)");
-}
-
-bool BackboneIdentity::operator==(const BackboneIdentity& o) const {
-  return model_type == o.model_type && hidden_size == o.hidden_size && num_layers == o.num_layers &&
-         config_sha256 == o.config_sha256 && weights_sha256 == o.weights_sha256;
+std::string compression_problem(const CompressionOptions& c) {
+  if (c.zstd_level < 0 || c.zstd_level > 22)
+    return "zstd level " + std::to_string(c.zstd_level) + " is out of range 0..22";
+  return "";
 }
 
 void register_zstd_filter() { h5::init(); }

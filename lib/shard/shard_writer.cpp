@@ -67,8 +67,7 @@ struct ShardWriter::Impl {
 void ShardWriter::Impl::create(int64_t shard_index) {
   h5::init();
   check_info(info, path);
-  if (compression.zstd_level < 0 || compression.zstd_level > 22)
-    throw error_at(path, "zstd level " + std::to_string(compression.zstd_level) + " is out of range 0..22");
+  if (std::string problem = compression_problem(compression); !problem.empty()) throw error_at(path, problem);
   tiers = static_cast<int64_t>(info.tiers.size());
   d = info.backbone.hidden_size;
   file = h5::file(H5Fcreate(temp.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path,
@@ -148,6 +147,10 @@ ShardWriter::~ShardWriter() = default;
 
 void ShardWriter::append(const ShardExample& example) {
   if (impl_->committed) throw error_at(impl_->path, "append after commit");
+  if (!torch::isfinite(example.features).all().item<bool>())
+    throw error_at(impl_->path, "example " + std::to_string(example.id) +
+                                    ": features hold NaN or infinite values (from the backbone's weights or "
+                                    "input?); not written");
   // Label first: it is the check most likely to fail, and it writes nothing to the file.
   impl_->append_label(example.label);
   try {

@@ -74,7 +74,7 @@ std::vector<std::string> verify_file(const std::string& path, std::unordered_set
   for (int64_t begin = 0; begin < reader->size() && problems.size() < kMaxProblemsPerFile;) {
     int64_t end = block_end(*reader, begin);
     try {
-      check_values(*reader, reader->read_range(begin, end), begin, problems);
+      check_values(*reader, reader->read_range(begin, end, /*stored_dtype=*/true), begin, problems);
     } catch (const std::exception& e) {
       problems.push_back(failure(path, e));  // e.g. a Fletcher32 checksum failure in these rows
     }

@@ -269,7 +269,7 @@ wait_for_open_file() {
   WAIT_FOR="$WORK/set/.shard-00000.h5.tmp.*"
   start_and_wait_for bash -c 'zcat "$0" | exec sherl-extract "$@"' "$FMNIST/train-images-idx3-ubyte.gz" \
     --input - "${EXTRACT_ARGS[@]}" --out "$WORK/set"
-  ls -a "$WORK/set" | grep -q '^\.stdin\.tmp\.'     # the spool is there...
+  ls -a "$WORK/set" | grep -q '^\.spool-input\.tmp\.'  # the spool is there...
   kill -INT "$(pgrep -P $pid -f sherl-extract)"     # (bash -c forwards nothing: signal the tool)
   wait_status $pid
   [ "$status" -eq 130 ]

@@ -10,7 +10,9 @@
 #include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
+#include "lib/core/output_directory.h"
 #include "lib/extract/extractor.h"
+#include "lib/input/spool.h"
 
 namespace {
 
@@ -88,15 +90,14 @@ int main(int argc, char** argv) {
     o.input.model_dir = o.model_dir;
     o.command_line = sherl::command_line(argc, argv);
     parse_partition(shard, o);
-    std::unique_ptr<sherl::SpooledStdin> spooled;
-    if (input == "-") {
-      spooled = std::make_unique<sherl::SpooledStdin>(o.out_dir);
-      o.input.path = spooled->path();
-      o.input.display_name = "<stdin>";
-      o.source_name = "-";
-    } else {
-      o.input.path = input;
-    }
+    // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
+    sherl::create_output_directory(o.out_dir);
+    std::unique_ptr<sherl::SpooledInput> input_spool, labels_spool;
+    o.input.path = sherl::spooled_if_needed(input, o.out_dir, "input", input_spool);
+    o.input.display_name = input == "-" ? "<stdin>" : input;
+    o.source_name = input;
+    o.input.labels_display_name = o.input.labels_path;
+    o.input.labels_path = sherl::spooled_if_needed(o.input.labels_path, o.out_dir, "labels", labels_spool);
     sherl::ExtractReport r = sherl::run_extraction(o);
     if (!o.quiet)
       std::cerr << "sherl-extract: " << r.examples << " examples in " << r.shards_written << " new shard(s), "

@@ -8,7 +8,7 @@
 #include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
-#include "lib/extract/extractor.h"
+#include "lib/input/spool.h"
 #include "sherl/raw_prediction.h"
 
 int main(int argc, char** argv) {
@@ -40,14 +40,12 @@ int main(int argc, char** argv) {
     sherl::set_threads(threads);
     o.device = sherl::parse_device(device);
     o.header = !no_header;
-    std::unique_ptr<sherl::SpooledStdin> spooled;
-    if (input == "-") {
-      spooled = std::make_unique<sherl::SpooledStdin>(spool_dir);
-      o.input.path = spooled->path();
-      o.input.display_name = "<stdin>";
-    } else {
-      o.input.path = input;
-    }
+    // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
+    std::unique_ptr<sherl::SpooledInput> input_spool, labels_spool;
+    o.input.path = sherl::spooled_if_needed(input, spool_dir, "input", input_spool);
+    o.input.display_name = input == "-" ? "<stdin>" : input;
+    o.input.labels_display_name = o.input.labels_path;
+    o.input.labels_path = sherl::spooled_if_needed(o.input.labels_path, spool_dir, "labels", labels_spool);
     sherl::predict_raw(o, std::cout);
     if (o.device.is_cuda()) std::cerr << "sherl-predict: " << sherl::peak_memory_summary(o.device) << "\n";
     return 0;

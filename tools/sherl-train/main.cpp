@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
   app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
+  app.add_flag("--overwrite", o.overwrite, "replace a run or adapter already in --out");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
 

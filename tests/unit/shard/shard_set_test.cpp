@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
+
+#include <hdf5.h>
 
 #include "lib/core/error.h"
 #include "lib/shard/shard.h"
@@ -109,15 +112,59 @@ TEST(VerifyShardSet, ReportsMissingShardTempFileAndDuplicateIds) {
   EXPECT_TRUE(any_contains(verify_shard_set(dup.path()), "dataset 'example_id': id 100 occurs more than once"));
 }
 
+// Overwrites one feature value of a written shard in place (what a bit flip or a foreign
+// writer could leave), through the HDF5 library: the writer itself refuses non-finite values.
+void poke_feature(const std::string& path, hsize_t row, hsize_t tier, hsize_t column, float value) {
+  register_zstd_filter();
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  hid_t dataset = H5Dopen2(file, "features", H5P_DEFAULT);
+  hid_t space = H5Dget_space(dataset);
+  hsize_t start[3] = {row, tier, column}, count[3] = {1, 1, 1};
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+  hid_t one = H5Screate_simple(3, count, nullptr);
+  EXPECT_GE(H5Dwrite(dataset, H5T_NATIVE_FLOAT, one, space, H5P_DEFAULT, &value), 0);
+  H5Sclose(one);
+  H5Sclose(space);
+  H5Dclose(dataset);
+  H5Fclose(file);
+}
+
 TEST(VerifyShardSet, ReportsNonFiniteFeatures) {
   ScratchDir dir;
   auto info = test::test_info(FeatureDType::F32);
   auto examples = test::ragged_examples(info);
-  examples[2].features[4][1][3] = std::numeric_limits<float>::quiet_NaN();
   test::write_shard(dir.file("nan.h5"), info, examples);
+  poke_feature(dir.file("nan.h5"), 1 + 3000 + 4, 1, 3, std::numeric_limits<float>::quiet_NaN());  // example 2, token 4
   auto problems = verify_shard_file(dir.file("nan.h5"));
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0], dir.file("nan.h5") + ": dataset 'features': example 2 (id 114) has NaN or infinite values");
+  // Readers that convert features refuse them too, naming the file and the example.
+  ShardReader reader(dir.file("nan.h5"));
+  EXPECT_NO_THROW(reader.read(1));
+  try {
+    reader.read_range(0, 6);
+    FAIL() << "read_range accepted NaN features";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), dir.file("nan.h5") + ": example 114: features hold NaN or infinite values");
+  }
+  EXPECT_NO_THROW(reader.read_range(0, 6, /*stored_dtype=*/true));  // checked where batches are made
+}
+
+TEST(ShardWriter, RefusesNonFiniteFeatures) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F16);
+  auto examples = test::ragged_examples(info);
+  examples[3].features[2][0][1] = std::numeric_limits<float>::infinity();
+  try {
+    test::write_shard(dir.file("inf.h5"), info, examples);
+    FAIL() << "the writer accepted an infinite feature";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("inf.h5: example 121: features hold NaN or infinite values"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir.file("inf.h5")));
+  EXPECT_TRUE(fs::is_empty(dir.path())) << "a temporary was left behind";
 }
 
 TEST(ShardSet, RefusesShardsThatDisagreeWithTheManifest) {

@@ -1,0 +1,39 @@
+#include "lib/core/output_directory.h"
+
+#include <filesystem>
+
+#include "lib/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace sherl {
+
+void create_output_directory(const std::string& dir, const std::string& option) {
+  const std::string where = option + " " + dir;
+  std::error_code ec;
+  fs::file_status link = fs::symlink_status(dir, ec);
+  if (fs::is_symlink(link) && !fs::exists(fs::status(dir, ec)))
+    throw Error(where + ": is a symbolic link to " + fs::read_symlink(dir, ec).string() + ", which does not exist");
+  if (fs::exists(fs::status(dir, ec)) && !fs::is_directory(dir, ec)) throw Error(where + ": exists and is not a directory");
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(where + ": cannot create the directory: " + ec.message());
+}
+
+bool is_same_or_inside(const std::string& inner, const std::string& outer) {
+  std::error_code ec;
+  fs::path a = fs::weakly_canonical(fs::absolute(inner), ec);
+  if (ec) a = fs::absolute(inner).lexically_normal();
+  fs::path b = fs::weakly_canonical(fs::absolute(outer), ec);
+  if (ec) b = fs::absolute(outer).lexically_normal();
+  // Compare element by element ("a/bc" is not inside "a/b"); a trailing "/" leaves an empty
+  // last element, which is skipped.
+  auto ai = a.begin();
+  for (auto bi = b.begin(); bi != b.end(); ++bi) {
+    if (bi->empty()) continue;
+    if (ai == a.end() || *ai != *bi) return false;
+    ++ai;
+  }
+  return true;
+}
+
+}  // namespace sherl

@@ -1,0 +1,72 @@
+#include "lib/core/types.h"
+
+#include "lib/core/error.h"
+
+namespace sherl {
+
+std::string to_string(LabelKind k) {
+  switch (k) {
+    case LabelKind::Class: return "class";
+    case LabelKind::Regression: return "regression";
+    case LabelKind::MultiLabel: return "multilabel";
+  }
+  return "?";
+}
+
+LabelKind parse_label_kind(const std::string& s) {
+  if (s == "class") return LabelKind::Class;
+  if (s == "regression") return LabelKind::Regression;
+  if (s == "multilabel") return LabelKind::MultiLabel;
+  throw Error("unknown label kind '" + s + "' (expected class, regression or multilabel)");
+}
+
+bool BackboneIdentity::operator==(const BackboneIdentity& o) const {
+  return model_type == o.model_type && hidden_size == o.hidden_size && num_layers == o.num_layers &&
+         config_sha256 == o.config_sha256 && weights_sha256 == o.weights_sha256 &&
+         preprocessing_sha256 == o.preprocessing_sha256;
+}
+
+const char* const* preprocessing_files() {
+  // Everything a Hugging Face directory may hold that changes the model's inputs for the
+  // same raw example: image normalisation and resizing, vocabularies, merges, tokenizer
+  // options and special tokens. Sorted by name.
+  static const char* const kFiles[] = {"added_tokens.json", "merges.txt", "preprocessor_config.json",
+                                       "special_tokens_map.json", "spiece.model", "tokenizer.json",
+                                       "tokenizer.model", "tokenizer_config.json", "vocab.json",
+                                       "vocab.txt", nullptr};
+  return kFiles;
+}
+
+json to_json(const BackboneIdentity& b) {
+  return {{"model_type", b.model_type},         {"hidden_size", b.hidden_size},
+          {"num_layers", b.num_layers},         {"config_sha256", b.config_sha256},
+          {"weights_sha256", b.weights_sha256}, {"preprocessing_sha256", b.preprocessing_sha256}};
+}
+
+BackboneIdentity backbone_identity_from_json(const json& j, const std::string& where) {
+  if (!j.is_object()) throw error_at(where, "backbone identity: expected a JSON object");
+  auto get = [&](const char* key, auto fallback, bool required) {
+    using T = decltype(fallback);
+    auto it = j.find(key);
+    if (it == j.end()) {
+      if (required) throw error_at(where, std::string("backbone identity: missing key '") + key + "'");
+      return fallback;
+    }
+    try {
+      return it->template get<T>();
+    } catch (const json::exception&) {
+      throw error_at(where, std::string("backbone identity: key '") + key + "' has the wrong type (" +
+                                it->type_name() + ")");
+    }
+  };
+  BackboneIdentity b;
+  b.model_type = get("model_type", std::string(), true);
+  b.hidden_size = get("hidden_size", int64_t{0}, true);
+  b.num_layers = get("num_layers", int64_t{0}, true);
+  b.config_sha256 = get("config_sha256", std::string(), true);
+  b.weights_sha256 = get("weights_sha256", std::string(), true);
+  b.preprocessing_sha256 = get("preprocessing_sha256", std::string(), false);
+  return b;
+}
+
+}  // namespace sherl

@@ -1,0 +1,40 @@
+#pragma once
+// The vocabulary that several areas share (shards, adapters, models, inputs): the kind of
+// labels a data set carries and the identity of a frozen backbone, with their JSON forms.
+// Areas that only need these include this header, not a format's.
+#include <cstdint>
+#include <string>
+
+#include "lib/core/json.h"
+
+namespace sherl {
+
+// What a data set's labels are, and so what a head is trained to do.
+enum class LabelKind { Class, Regression, MultiLabel };
+std::string to_string(LabelKind k);              // "class", "regression", "multilabel"
+LabelKind parse_label_kind(const std::string& s);  // those names; throws sherl::Error
+
+// Identity of the backbone that produced the features; shards of different identities are
+// never mixed, and the late route refuses a checkpoint whose identity differs.
+struct BackboneIdentity {
+  std::string model_type;        // "vit", "bert", "roberta"
+  int64_t hidden_size = 0;
+  int64_t num_layers = 0;
+  std::string config_sha256;     // of config.json's bytes
+  std::string weights_sha256;    // of the weight files' bytes, in file-name order
+  // Of the files that turn raw input into the model's inputs (image preprocessing,
+  // tokenizer; see preprocessing_files()), each as name, size and bytes, in name order.
+  std::string preprocessing_sha256;
+  bool operator==(const BackboneIdentity& o) const;
+  bool operator!=(const BackboneIdentity& o) const { return !(*this == o); }
+};
+
+// The file names (in a Hugging Face model directory) that preprocessing_sha256 covers.
+const char* const* preprocessing_files();
+
+json to_json(const BackboneIdentity& b);
+// Throws sherl::Error("<where>: ...") naming the missing or mistyped key. A missing
+// preprocessing_sha256 (sets written before it existed) reads as "".
+BackboneIdentity backbone_identity_from_json(const json& j, const std::string& where);
+
+}  // namespace sherl

@@ -1,0 +1,402 @@
+#!/usr/bin/env bats
+# What the tools refuse, and why: each test is a command that once lost data or printed a
+# confident wrong result (data loss, label mix-ups, non-finite values, degenerate splits,
+# resumes onto other data, concurrent writers, hostile configs, leftovers, unchecked options).
+
+load common
+
+TRAIN_INPUT=(--input "$FMNIST/train-images-idx3-ubyte.gz" --labels "$FMNIST/train-labels-idx1-ubyte.gz")
+TEST_INPUT=(--input "$FMNIST/t10k-images-idx3-ubyte.gz" --labels "$FMNIST/t10k-labels-idx1-ubyte.gz")
+TRAIN_ARGS=(--model "$SHERL_VIT" "${TRAIN_INPUT[@]}" --examples-per-shard 20 --threads 1 --quiet)
+TEST_ARGS=(--model "$SHERL_VIT" "${TEST_INPUT[@]}" --threads 1 --quiet)
+
+# 40 training images (8 of each class 5-9), 20 test images, a consolidated split and an
+# adapter trained for one epoch, made once for the file.
+setup_file() {
+  export SET="$BATS_FILE_TMPDIR"
+  sherl-extract "${TRAIN_ARGS[@]}" --select-labels 5,6,7,8,9 --per-label 8 --out "$SET/train"
+  sherl-extract "${TEST_ARGS[@]}" --select-labels 5,6,7,8,9 --per-label 4 --out "$SET/test"
+  sherl-consolidate --input "$SET/train" --out "$SET/cons" --val-fraction 0.25 --quiet > /dev/null
+  sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$SET/run" --epochs 1 --warmup 1 \
+    --threads 1 --quiet > /dev/null
+}
+
+# "<sha256>  <path>" of every file under $1.
+checksums() { (cd "$1" && find . -type f | sort | xargs -r sha256sum); }
+
+# Copies the shard set $1 to $2 and sets one feature of example $3 (position in the first
+# shard) to NaN, fixing the manifest's checksums: a set that a foreign writer or a bit flip
+# could leave. Needs the contiguous layout (sherl-consolidate's default).
+poisoned_copy() {
+  cp -r "$1" "$2"
+  $PY - "$2" "$3" <<'PY'
+import hashlib, json, os, sys, h5py
+d, i = sys.argv[1], int(sys.argv[2])
+with h5py.File(d + "/shard-00000.h5", "r+") as f:
+    f["features"][f["offsets"][i], 0, 0] = float("nan")
+    print(f["example_id"][i])
+m = json.load(open(d + "/manifest.json"))
+e = m["shards"][0]
+e["sha256"] = hashlib.sha256(open(d + "/" + e["file"], "rb").read()).hexdigest()
+e["bytes"] = os.path.getsize(d + "/" + e["file"])
+json.dump(m, open(d + "/manifest.json", "w"))
+PY
+}
+
+# ---- data loss ----------------------------------------------------------------------------
+
+@test "consolidate refuses an output that is, contains or lies inside its input" {
+  cp -r "$SET/cons" "$WORK/nest"
+  before=$(checksums "$WORK/nest")
+  for args in "--input $WORK/nest/train --out $WORK/nest" "--input $WORK/nest/val --out $WORK/nest/" \
+              "--input $WORK/nest/train --out $WORK/nest/train" "--input $WORK/nest/train --out $WORK/nest/train/sub" \
+              "--input $WORK/nest/train --out $WORK/nest/train/../"; do
+    run sherl-consolidate $args --quiet
+    echo "$args: $output"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"the output must neither be, contain, nor lie inside the input set"* ]]
+  done
+  [ "$before" = "$(checksums "$WORK/nest")" ]
+  # A sibling is fine: nest/train into nest2.
+  run sherl-consolidate --input "$WORK/nest/train" --out "$WORK/nest2" --val-fraction 0 --quiet
+  [ "$status" -eq 0 ]
+}
+
+@test "extract refuses an --out holding files it did not write; --overwrite leaves no orphan" {
+  cp -r "$SET/cons/train" "$WORK/out"
+  before=$(checksums "$WORK/out")
+  run sherl-extract "${TEST_ARGS[@]}" --select-labels 5 --per-label 3 --out "$WORK/out"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-extract: error: $WORK/out: holds files that sherl-extract did not write (manifest.json and 1 more); use a new or empty --out, or add --overwrite to replace the shard set in it" ]]
+  [ "$before" = "$(checksums "$WORK/out")" ]
+  # A user's own manifest.json alone is not the tool's either.
+  mkdir "$WORK/mine" && echo '{"mine": true}' > "$WORK/mine/manifest.json"
+  run sherl-extract "${TEST_ARGS[@]}" --select-labels 5 --per-label 3 --out "$WORK/mine"
+  [ "$status" -eq 1 ]
+  grep -q mine "$WORK/mine/manifest.json"
+  run sherl-extract "${TEST_ARGS[@]}" --select-labels 5 --per-label 3 --out "$WORK/out" --overwrite
+  [ "$status" -eq 0 ]
+  [ "$(ls "$WORK/out"/shard-*.h5)" = "$WORK/out/shard-00000.h5" ]
+  sherl-info --verify "$WORK/out"
+}
+
+@test "train refuses to replace a finished adapter without a checkpoint; --overwrite replaces it" {
+  mkdir "$WORK/run"
+  cp "$SET/run/adapter.json" "$SET/run/adapter.safetensors" "$WORK/run/"
+  before=$(checksums "$WORK/run")
+  for extra in "" --resume; do
+    run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/run" --epochs 1 --quiet $extra
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ "$output" == "sherl-train: error: $WORK/run: holds a trained adapter (adapter.json) and no checkpoint to resume; use a new --out, or add --overwrite to replace it" ]]
+  done
+  [ "$before" = "$(checksums "$WORK/run")" ]
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/run" --epochs 1 --seed 5 --quiet --overwrite
+  [ "$status" -eq 0 ]
+  [ "$before" != "$(checksums "$WORK/run")" ]
+  [ -f "$WORK/run/checkpoint/state.json" ]
+}
+
+# ---- silent wrong results -----------------------------------------------------------------
+
+@test "predict keeps to the adapter's classes, and needs no labels for unlabeled input" {
+  run sherl-predict --adapter "$SET/run" --model "$SHERL_VIT" --input "$FMNIST/t10k-images-idx3-ubyte.gz" \
+    --labels "$FMNIST/t10k-labels-idx1-ubyte.gz" --limit 30 --threads 1
+  [ "$status" -eq 0 ]
+  echo "$output" > "$WORK/rows.tsv"
+  $PY - "$WORK/rows.tsv" "$FMNIST/t10k-labels-idx1-ubyte.gz" <<'PY'
+import gzip, sys
+rows = open(sys.argv[1]).read().splitlines()[1:]
+labels = gzip.open(sys.argv[2]).read()[8:]
+ids = [int(r.split("\t")[0]) for r in rows]
+assert len(ids) == 30, len(ids)
+assert all(labels[i] >= 5 for i in ids), [(i, labels[i]) for i in ids if labels[i] < 5]
+# every image of classes 5-9 up to the last one predicted, none skipped
+assert ids == [i for i in range(ids[-1] + 1) if labels[i] >= 5]
+PY
+  # Without --labels: every image, in order.
+  run sherl-predict --adapter "$SET/run" --model "$SHERL_VIT" --input "$FMNIST/t10k-images-idx3-ubyte.gz" \
+    --limit 4 --threads 1 --no-header
+  [ "$status" -eq 0 ]
+  [ "$(cut -f 1 <<< "$output" | tr '\n' ' ')" = "0 1 2 3 " ]
+  # Labels of none of the adapter's classes: the documented error, and no header printed.
+  $PY -c 'import sys; sys.stdout.buffer.write(bytes([0, 0, 8, 1, 0, 0, 0x27, 0x10]) + bytes(10000))' > "$WORK/zeros.idx"
+  run sherl-predict --adapter "$SET/run" --model "$SHERL_VIT" --input "$FMNIST/t10k-images-idx3-ubyte.gz" \
+    --labels "$WORK/zeros.idx" --threads 1
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-predict: error: $FMNIST/t10k-images-idx3-ubyte.gz: no example has a label among the adapter's classes (5,6,7,8,9)" ]
+}
+
+@test "eval and train --val compare class names: other classes refused, another order mapped" {
+  # Classes 0-4: none is the adapter's.
+  sherl-extract "${TEST_ARGS[@]}" --select-labels 0,1,2,3,4 --per-label 2 --out "$WORK/other"
+  run sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/other" --threads 1
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-eval: error: $WORK/other: class '0' (of 0,1,2,3,4) is not one of the classes 5,6,7,8,9 of adapter $SET/run" ]]
+  # All 10 classes: refused, naming the set.
+  sherl-extract "${TEST_ARGS[@]}" --per-label 1 --out "$WORK/ten"
+  run sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/ten" --threads 1
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-eval: error: $WORK/ten: class '0' "* ]]
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --val "$WORK/ten" --out "$WORK/r" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-train: error: $WORK/ten: class '0' (of 0,1,2,3,4,5,6,7,8,9) is not one of the classes 5,6,7,8,9 of the training shards $SET/cons/train" ]]
+  # The same images with the classes listed in reverse: the same metrics.
+  sherl-extract "${TEST_ARGS[@]}" --select-labels 9,8,7,6,5 --per-label 4 --out "$WORK/reversed"
+  a=$(sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$SET/test" --threads 1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])')
+  b=$(sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/reversed" --threads 1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])')
+  echo "in order $a, reversed $b"
+  [ "$a" = "$b" ]
+}
+
+@test "non-finite features: extract, consolidate, train and eval refuse them, naming file and example" {
+  # NaN weights: the extraction writes nothing.
+  cp -r "$SHERL_VIT" "$WORK/nanvit"
+  $PY - "$WORK/nanvit/model.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+begin, end = header["vit.embeddings.cls_token"]["data_offsets"]
+data[8 + n + begin:8 + n + begin + 4] = struct.pack("<f", float("nan"))
+open(path, "wb").write(data)
+PY
+  run sherl-extract --model "$WORK/nanvit" --input "$FMNIST/t10k-images-idx3-ubyte.gz" \
+    --labels "$FMNIST/t10k-labels-idx1-ubyte.gz" --limit 3 --out "$WORK/nanset" --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-extract: error: $WORK/nanset/shard-00000.h5: example 0: features hold NaN or infinite values"* ]]
+  [ -z "$(ls "$WORK/nanset" | grep shard-)" ]
+  # A NaN in cached features.
+  id=$(poisoned_copy "$SET/cons/val" "$WORK/poisoned" 2)
+  echo "poisoned example $id"
+  run sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/poisoned" --threads 1
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-eval: error: $WORK/poisoned/shard-00000.h5: example $id: features hold NaN or infinite values" ]
+  run sherl-consolidate --input "$WORK/poisoned" --out "$WORK/c2" --quiet
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-consolidate: error: $WORK/poisoned/shard-00000.h5: example $id: features hold NaN or infinite values" ]
+  run sherl-train --model "$SHERL_VIT" --train "$WORK/poisoned" --out "$WORK/r" --epochs 1 --threads 1 --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-train: error: $WORK/poisoned/shard-00000.h5: example $id: features hold NaN or infinite values" ]
+}
+
+@test "a diverging run says truthfully that no checkpoint was written" {
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/r" --epochs 1 --batch-size 4 \
+    --lr 1e30 --warmup 0 --clip-norm 0 --threads 1 --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"the loss is not finite"*"no checkpoint was written yet" ]]
+}
+
+@test "degenerate splits: no empty training set, every class kept for training, with a warning" {
+  for f in 0.99 nan 1 -0.1; do
+    run sherl-consolidate --input "$SET/train" --out "$WORK/c" --val-fraction $f --quiet
+    echo "$f: $output"
+    if [ "$f" = 0.99 ]; then
+      [ "$status" -eq 0 ]
+      [ "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["train_examples"])' "$WORK/c/consolidate.json")" -eq 5 ]
+    else
+      [ "$status" -eq 1 ]
+      [[ "$output" == *"--val-fraction"*"must be in [0, 1)" ]]
+    fi
+  done
+  # A class with a single example stays in training, and the missing validation class is named.
+  sherl-extract "${TRAIN_ARGS[@]}" --select-labels 5,6 --per-label 1 --out "$WORK/tiny"
+  run sherl-consolidate --input "$WORK/tiny" --out "$WORK/ct" --val-fraction 0.5
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"sherl-consolidate: warning: class '"*"' has no validation example (too few examples)"* ]]
+  $PY - "$WORK/ct/train" <<'PY'
+import h5py, json, sys
+labels = set()
+for s in json.load(open(sys.argv[1] + "/manifest.json"))["shards"]:
+    with h5py.File(sys.argv[1] + "/" + s["file"], "r") as f:
+        labels |= set(f["label"][:].tolist())
+assert labels == {0, 1}, labels
+PY
+  # A set without examples is refused by the trainer.
+  $PY - "$SET/cons/train" "$WORK/empty" <<'PY'
+import json, os, sys
+m = json.load(open(sys.argv[1] + "/manifest.json"))
+m["shards"], m["total_examples"] = [], 0
+os.makedirs(sys.argv[2])
+json.dump(m, open(sys.argv[2] + "/manifest.json", "w"))
+PY
+  run sherl-train --model "$SHERL_VIT" --train "$WORK/empty" --out "$WORK/r" --quiet
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-train: error: $WORK/empty: holds no examples to train on" ]
+  run sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/empty"
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-eval: error: $WORK/empty: holds no examples to evaluate" ]
+}
+
+@test "--resume compares the data, not the spelling of its path" {
+  cp -r "$SET/cons" "$WORK/data"
+  sherl-train --model "$SHERL_VIT" --train "$WORK/data/train" --out "$WORK/r" --epochs 1 --warmup 1 --threads 1 --quiet > /dev/null
+  # The same data, spelled otherwise: resumes.
+  (cd "$WORK" && sherl-train --model "$SHERL_VIT/" --train "./data/train/" --out "$WORK/r" --epochs 2 --warmup 1 \
+    --threads 1 --quiet --resume > /dev/null)
+  [ "$(grep -c '"epoch"' "$WORK/r/train.jsonl")" -eq 2 ]
+  # Other data under the same path: refused.
+  rm -r "$WORK/data/train" && cp -r "$SET/cons/val" "$WORK/data/train"
+  run sherl-train --model "$SHERL_VIT" --train "$WORK/data/train" --out "$WORK/r" --epochs 3 --warmup 1 --threads 1 \
+    --quiet --resume
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"the checkpoint was made with other training data (the manifest of --train differs)"* ]]
+}
+
+@test "preprocessing files are part of the backbone's identity" {
+  cp -r "$SHERL_VIT" "$WORK/vit2"
+  $PY - "$WORK/vit2/preprocessor_config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["image_mean"] = [0.25]; json.dump(c, open(sys.argv[1], "w"))
+PY
+  a=$(sherl-info --json "$SET/train" | $PY -c 'import json,sys; print(json.load(sys.stdin)["info"]["backbone"]["preprocessing_sha256"])')
+  [ ${#a} -eq 64 ]
+  # Resuming an extraction with the changed normalisation: refused.
+  run sherl-extract --model "$WORK/vit2" "${TRAIN_INPUT[@]}" --examples-per-shard 20 --threads 1 --quiet --select-labels 5,6,7,8,9 --per-label 8 --out "$SET/train"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"was made by another extraction (differs in: backbone)"* ]]
+  run sherl-predict --adapter "$SET/run" --model "$WORK/vit2" --input "$FMNIST/t10k-images-idx3-ubyte.gz" --limit 1
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-predict: error: $WORK/vit2: is not the backbone adapter $SET/run was trained with"* ]]
+}
+
+@test "one writer per run directory and per shard: a second process is refused" {
+  sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/r" --epochs 1 --threads 1 --quiet > /dev/null
+  sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/r" --epochs 5000 --threads 1 --quiet \
+    --resume > /dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 200); do grep -qs '"epoch": 2' "$WORK/r/train.jsonl" && break; sleep 0.05; done
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/r" --epochs 5000 --threads 1 --quiet --resume
+  kill $pid 2> /dev/null || true
+  wait $pid || true
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-train: error: $WORK/r: in use by another sherl-train run (pid $pid); wait for it to end, or use another directory" ]]
+  # Two extractions of the same blocks.
+  sherl-extract "${TEST_ARGS[@]}" --limit 400 --examples-per-shard 50 --batch-size 8 --out "$WORK/x" &
+  pid=$!
+  for _ in $(seq 1 200); do [ -e "$WORK/x/extract.json" ] && break; sleep 0.05; done
+  run sherl-extract "${TEST_ARGS[@]}" --limit 400 --examples-per-shard 50 --batch-size 8 --out "$WORK/x"
+  ended_first=0; kill -0 $pid 2> /dev/null || ended_first=1
+  wait $pid
+  echo "$output"
+  if [ $ended_first -eq 0 ]; then
+    [ "$status" -eq 1 ]
+    [[ "$output" == "sherl-extract: error: $WORK/x: in use by another sherl-extract writing the same shards (pid $pid)"* ]]
+  fi
+  sherl-info --verify "$WORK/x"
+}
+
+@test "an MTSA width below 2 is refused before training" {
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/r" --downsample-factor 128 --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"downsample_factor 128 leaves a width h = 1 (d = 128); h must be at least 2"* ]]
+  [ ! -e "$WORK/r/checkpoint" ]
+}
+
+# ---- hostile configs ----------------------------------------------------------------------
+
+@test "config sizes that the checkpoint does not hold are refused before allocating" {
+  # (999999999: divisible by the 3 heads, so that the size itself is what is refused)
+  for edit in '"num_hidden_layers": 100000' '"hidden_size": 999999999' '"image_size": 1000000' \
+              '"intermediate_size": 1000000000000'; do
+    rm -rf "$WORK/vit" && cp -r "$SHERL_VIT" "$WORK/vit"
+    key=${edit%%:*}; key=${key//\"/}
+    $PY - "$WORK/vit/config.json" "{$edit}" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c.update(json.loads(sys.argv[2])); json.dump(c, open(sys.argv[1], "w"))
+PY
+    run /usr/bin/time -f 'peak_rss_kb=%M' sherl-extract --model "$WORK/vit" "${TEST_INPUT[@]}" --limit 2 --quiet \
+      --out "$WORK/o$RANDOM"
+    echo "$edit: $output"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"sherl-extract: error: $WORK/vit/config.json: key '$key': "*" implies "*"does config.json belong to these weights?"* ]]
+    rss=$(sed -n 's/^peak_rss_kb=//p' <<< "$output")
+    [ "$rss" -lt 1000000 ]
+  done
+}
+
+# ---- leftovers and messages ---------------------------------------------------------------
+
+@test "spools: a full disk leaves none behind, a dead process's is removed, pipes are spooled" {
+  # A spool that cannot be written (file-size limit): an error naming it, nothing left.
+  STDIN_ARGS=(--model "$SHERL_VIT" --input - --labels "$FMNIST/t10k-labels-idx1-ubyte.gz" --limit 2 --quiet --out "$WORK/s")
+  run bash -c 'trap "" XFSZ; ulimit -f 1024; exec sherl-extract "$@"' _ "${STDIN_ARGS[@]}" \
+    < <(zcat "$FMNIST/t10k-images-idx3-ubyte.gz")
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *".spool-input.tmp."*"cannot spool standard input: File too large"* ]]
+  [ -z "$(find "$WORK/s" -name '.spool-*')" ]
+  # A spool left by a dead process goes with the next run.
+  touch "$WORK/s/.spool-input.tmp.999999999" "$WORK/s/.stdin.tmp.999999998"
+  zcat "$FMNIST/t10k-images-idx3-ubyte.gz" | sherl-extract "${STDIN_ARGS[@]}"
+  [ -z "$(find "$WORK/s" -name '.spool-*' -o -name '.stdin.*')" ]
+  # Pipes (process substitution) for the input and the labels give the same shards as files.
+  sherl-extract --model "$SHERL_VIT" --input <(zcat "$FMNIST/t10k-images-idx3-ubyte.gz") \
+    --labels <(zcat "$FMNIST/t10k-labels-idx1-ubyte.gz") --limit 2 --quiet --out "$WORK/p"
+  sherl-extract "${TEST_ARGS[@]}" --limit 2 --out "$WORK/f"
+  same_shard_data "$WORK/p" "$WORK/f"
+}
+
+@test "options are checked before anything is written" {
+  check() {  # check "<expected message part>" tool args...
+    local want="$1"; shift
+    run "$@"
+    echo "$* -> $output"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"$want"* ]]
+  }
+  C=(sherl-consolidate --input "$SET/train" --out "$WORK/c" --quiet)
+  check "--threshold 1.5" "${C[@]}" --threshold 1.5
+  check "--threshold nan" "${C[@]}" --threshold nan
+  check "--threshold -0.1" "${C[@]}" --threshold -0.1
+  check "--examples-per-shard must be at least 1" "${C[@]}" --examples-per-shard 0
+  check "--tiers is empty" "${C[@]}" --tiers ''
+  check "--seed" "${C[@]}" --seed 1e20
+  [ ! -e "$WORK/c" ]
+  T=(sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/r" --quiet)
+  check "--clip-norm must be a finite number >= 0" "${T[@]}" --clip-norm -1
+  check "--clip-norm must be a finite number >= 0" "${T[@]}" --clip-norm nan
+  check "--patience must not be negative" "${T[@]}" --patience -1
+  check "--shuffle-buffer-mb must not be negative" "${T[@]}" --shuffle-buffer-mb -1
+  check "--resume and --overwrite contradict each other" "${T[@]}" --resume --overwrite
+  [ ! -e "$WORK/r" ]
+  check "--batch-size must be at least 1" sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$SET/test" --batch-size 0
+  check "--batch-size must be at least 1" sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$SET/test" --batch-size -1
+  X=(sherl-extract "${TEST_ARGS[@]}" --limit 2 --out "$WORK/x")
+  check "--tiers is empty" "${X[@]}" --tiers ''
+  check "--zstd-level: zstd level 23 is out of range 0..22" "${X[@]}" --zstd-level 23
+  [ ! -e "$WORK/x/extract.json" ]
+  ln -s "$WORK/nowhere" "$WORK/dangling"
+  check "--out $WORK/dangling: is a symbolic link to $WORK/nowhere, which does not exist" \
+    sherl-extract "${TEST_ARGS[@]}" --limit 2 --out "$WORK/dangling"
+  # Manifest entries that are no plain file name.
+  for name in . .. 'a\u0000b'; do
+    rm -rf "$WORK/m" && cp -r "$SET/test" "$WORK/m"
+    $PY - "$WORK/m/manifest.json" "$name" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["shards"][0]["file"] = sys.argv[2].encode().decode("unicode_escape")
+json.dump(m, open(sys.argv[1], "w"))
+PY
+    check "must be a plain name inside the directory" sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/m"
+    [[ "$output" != *HDF5* ]]
+  done
+  # An adapter error comes before any output, naming the file.
+  mkdir "$WORK/broken" && cp "$SET/run/adapter.json" "$WORK/broken/"
+  run sherl-predict --adapter "$WORK/broken" --model "$SHERL_VIT" --input "$FMNIST/t10k-images-idx3-ubyte.gz" --limit 1
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "${lines[0]}" == "sherl-predict: error: $WORK/broken/adapter.safetensors"* ]]
+}
