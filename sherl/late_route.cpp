@@ -13,14 +13,15 @@ LateRoute::LateRoute(Backbone backbone, int64_t late_layers, torch::ScalarType p
   if (precision_ != torch::kFloat32) backbone_->to(precision_);
 }
 
-torch::Tensor LateRoute::forward(const torch::Tensor& hidden, const torch::Tensor& mask) const {
+torch::Tensor LateRoute::forward(const torch::Tensor& hidden, const torch::Tensor& mask,
+                                 const torch::Tensor& pooled_positions) const {
   torch::Tensor h = hidden.to(precision_);
+  const LayerState state = backbone_->layer_state(mask, h);
   const int64_t last = backbone_->num_layers() - 1;
-  for (int64_t i = last - late_layers_ + 1; i < last; ++i) h = backbone_->layer(i, h, mask);
-  // pool() reads only the first tokens: the last layer computes those alone, which cuts
-  // its work (forward and backward) by about the sequence length for the MLP.
-  h = backbone_->layer(last, h, mask, BackboneImpl::kPooledTokens);
-  return backbone_->pool(h).to(hidden.scalar_type());
+  for (int64_t i = last - late_layers_ + 1; i < last; ++i) h = backbone_->layer(i, h, state);
+  const OutputRows rows = pooled_positions.defined() ? OutputRows::at(pooled_positions) : backbone_->pooled_rows(mask);
+  h = backbone_->layer(last, h, state, rows);
+  return backbone_->pool(h, state, rows).to(hidden.scalar_type());
 }
 
 std::vector<torch::Tensor> LateRoute::snapshot() const {

@@ -133,7 +133,7 @@ torch::Tensor compute_tiers(BackboneImpl& backbone, const ModelInputs& inputs, c
   torch::NoGradGuard no_grad;
   const int64_t last = *std::max_element(tiers.begin(), tiers.end());
   torch::Tensor h = backbone.embed(inputs);  // first: it validates the inputs
-  auto mask = backbone.token_mask(inputs);
+  const LayerState state = backbone.layer_state(backbone.token_mask(inputs), h);
   // Only the asked-for tiers are kept alive, not every layer's output.
   std::vector<torch::Tensor> kept(last + 1);
   std::vector<bool> wanted(last + 1, false);
@@ -141,7 +141,7 @@ torch::Tensor compute_tiers(BackboneImpl& backbone, const ModelInputs& inputs, c
   for (int64_t t = 0;; ++t) {
     if (wanted[t]) kept[t] = h;
     if (t == last) break;
-    h = backbone.layer(t, h, mask);
+    h = backbone.layer(t, h, state);
   }
   std::vector<torch::Tensor> picked;
   for (int64_t t : tiers) picked.push_back(kept[t]);

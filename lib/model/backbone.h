@@ -4,6 +4,10 @@
 // semantics. Each exposes its embedding stage, each layer and its pooling separately, so
 // that the early route can stop after any layer and the late route can run the last K
 // layers on their own.
+//
+// What differs between families is declared, not assumed: how a sequence is pooled (and so
+// which rows of the last layer are read), whether attention is bidirectional or causal, and
+// the state that all layers of one forward pass share (LayerState).
 #include <torch/torch.h>
 
 #include <memory>
@@ -11,6 +15,7 @@
 #include <vector>
 
 #include "lib/core/types.h"  // BackboneIdentity
+#include "lib/model/layer_state.h"
 
 namespace sherl {
 
@@ -23,6 +28,17 @@ struct ModelInputs {
   torch::Tensor attention_mask;
 };
 
+// How a backbone turns its last layer's output into one vector per example.
+enum class PoolingKind {
+  FirstToken,  // the first token (BERT's CLS, RoBERTa's <s>, ViT's class token)
+  Mean,        // the mean over the real tokens (sentence-T5 style)
+  EndOfText,   // the end-of-text token, located from the input ids (CLIP's text tower)
+  LastToken,   // the last real token (decoders)
+};
+enum class AttentionKind { Bidirectional, Causal };
+std::string to_string(PoolingKind k);    // "first-token", "mean", "end-of-text", "last-token"
+std::string to_string(AttentionKind k);  // "bidirectional", "causal"
+
 class BackboneImpl : public torch::nn::Module {
  public:
   virtual ~BackboneImpl() = default;
@@ -30,24 +46,39 @@ class BackboneImpl : public torch::nn::Module {
   virtual int64_t num_layers() const = 0;
   virtual int64_t hidden_size() const = 0;
   virtual bool is_text() const = 0;
+  virtual PoolingKind pooling() const = 0;
+  virtual AttentionKind attention() const { return AttentionKind::Bidirectional; }
   // Embedding output F_0: [B, T, d].
   virtual torch::Tensor embed(const ModelInputs& inputs) = 0;
   // Valid-token mask [B, T] (int64, 1 = token) matching embed()'s output (all ones for ViT).
   virtual torch::Tensor token_mask(const ModelInputs& inputs) = 0;
-  // Layer i (0-based) on hidden states [B, T, d]; mask [B, T] int64 (1 = attend). With
-  // 0 < queries < T only the first `queries` tokens' outputs are computed: [B, queries, d].
-  virtual torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
-                              int64_t queries = 0) = 0;
-  // The backbone's own pooling of the last layer's output: [B, d]. BERT: CLS token (no
-  // pooler); RoBERTa: first token; ViT: final LayerNorm then CLS. Every backbone reads
-  // only the first kPooledTokens tokens of last_hidden.
-  virtual torch::Tensor pool(const torch::Tensor& last_hidden) = 0;
-  static constexpr int64_t kPooledTokens = 1;
+  // The state the layers share for hidden states like `like` ([B, T, d]) under `mask`: the
+  // padding bias, and the causal mask for causal backbones.
+  virtual LayerState layer_state(const torch::Tensor& mask, const torch::Tensor& like) const;
+  // Layer i (0-based) on hidden states [B, T, d]: [B, T, d], or only the rows asked for,
+  // [B, leading or P, d].
+  virtual torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
+                              const OutputRows& rows = {}) = 0;
+  // The rows of the last layer that pool() reads: the first token, every token (mean), or
+  // one position per example (last real token from the mask; end of text from the ids,
+  // which are then required).
+  OutputRows pooled_rows(const torch::Tensor& mask, const torch::Tensor& input_ids = {}) const;
+  // The backbone's pooling of its last layer's output at `rows` (as that layer computed
+  // them): [B, d], after the final normalisation where the family has one (ViT's
+  // layernorm). Mean pooling averages the rows of real tokens.
+  torch::Tensor pool(const torch::Tensor& last_rows, const LayerState& state, const OutputRows& rows = {});
   // Parameters of layer i only (for freezing checks and the late route).
   virtual std::vector<torch::Tensor> layer_parameters(int64_t i) = 0;
   // The id that pads text batches (config.json's pad_token_id, with the model type's
   // Hugging Face default); 0 for image models.
   virtual int64_t pad_token_id() const { return 0; }
+
+ protected:
+  // Applied to the pooled rows, token by token (identity unless the family normalises its
+  // last hidden states, e.g. ViT's final LayerNorm).
+  virtual torch::Tensor final_norm(const torch::Tensor& rows) { return rows; }
+  // The end-of-text position of each example [B, 1] (EndOfText pooling only).
+  virtual torch::Tensor end_of_text_positions(const torch::Tensor& input_ids) const;
 };
 
 using Backbone = std::shared_ptr<BackboneImpl>;

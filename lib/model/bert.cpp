@@ -96,14 +96,11 @@ torch::Tensor BertBackboneImpl::token_mask(const ModelInputs& inputs) {
   return inputs.attention_mask.to(torch::kInt64);
 }
 
-torch::Tensor BertBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
-                                     int64_t queries) {
+torch::Tensor BertBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
+                                     const OutputRows& rows) {
   check_layer_index(model_type(), i, config_.num_layers);
-  torch::Tensor bias = mask.defined() ? attention_bias_from_mask(mask, hidden) : torch::Tensor();
-  return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, bias, queries);
+  return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, state.attention_bias, rows);
 }
-
-torch::Tensor BertBackboneImpl::pool(const torch::Tensor& last_hidden) { return last_hidden.select(1, 0); }
 
 std::vector<torch::Tensor> BertBackboneImpl::layer_parameters(int64_t i) {
   check_layer_index(model_type(), i, config_.num_layers);

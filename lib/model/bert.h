@@ -17,12 +17,14 @@ class BertBackboneImpl : public BackboneImpl {
   int64_t num_layers() const override { return config_.num_layers; }
   int64_t hidden_size() const override { return config_.hidden_size; }
   bool is_text() const override { return true; }
+  // The first token's last hidden state (BertModel's pooler, a dense layer and tanh on top
+  // of it, is not used).
+  PoolingKind pooling() const override { return PoolingKind::FirstToken; }
   torch::Tensor embed(const ModelInputs& inputs) override;
   torch::Tensor token_mask(const ModelInputs& inputs) override;
   int64_t pad_token_id() const override { return pad_token_id_; }
-  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
-                      int64_t queries = 0) override;
-  torch::Tensor pool(const torch::Tensor& last_hidden) override;
+  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
+                      const OutputRows& rows = {}) override;
   std::vector<torch::Tensor> layer_parameters(int64_t i) override;
 
  private:

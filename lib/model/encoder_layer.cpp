@@ -67,6 +67,28 @@ torch::Tensor EncoderLayerImpl::attention_of_first(const torch::Tensor& x, const
   return attention_out_(context.reshape({B, queries, d}));
 }
 
+torch::Tensor EncoderLayerImpl::attention_at(const torch::Tensor& x, const torch::Tensor& attention_bias,
+                                             const torch::Tensor& positions_in) {
+  const torch::Tensor positions = positions_in.to(x.device());
+  const int64_t B = x.size(0), T = x.size(1), P = positions.size(1), d = num_heads_ * head_dim_;
+  namespace F = torch::nn::functional;
+  auto rows = gather_rows(x, positions);
+  auto q = F::linear(rows, qkv_->weight.narrow(0, 0, d), qkv_bias_ ? qkv_->bias.narrow(0, 0, d) : torch::Tensor())
+               .view({B, P, num_heads_, head_dim_}).transpose(1, 2);
+  auto kv = F::linear(x, qkv_->weight.narrow(0, d, 2 * d), qkv_bias_ ? qkv_->bias.narrow(0, d, 2 * d) : torch::Tensor())
+                .view({B, T, 2, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+  auto scores = torch::matmul(q, kv[0].transpose(-1, -2)).div_(score_scale_);  // [B, heads, P, T]
+  if (attention_bias.defined()) {
+    torch::Tensor bias = attention_bias;
+    if (bias.size(2) != 1)  // per query: the bias rows of the queries computed
+      bias = bias.expand({B, bias.size(1), T, T})
+                 .gather(2, positions.view({B, 1, P, 1}).expand({B, bias.size(1), P, T}));
+    scores = scores + bias;
+  }
+  auto context = torch::matmul(torch::softmax(scores, -1), kv[1]);  // [B, heads, P, head_dim]
+  return attention_out_(context.transpose(1, 2).reshape({B, P, d}));
+}
+
 torch::Tensor EncoderLayerImpl::mlp(const torch::Tensor& x) {
   auto h = intermediate_(x);
   switch (activation_) {
@@ -78,22 +100,34 @@ torch::Tensor EncoderLayerImpl::mlp(const torch::Tensor& x) {
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& attention_bias,
-                                        int64_t queries) {
+                                        const OutputRows& rows_in) {
   const int64_t T = hidden.size(1);
-  if (queries <= 0 || queries > T) queries = T;
+  OutputRows rows = rows_in;
+  if (rows.leading >= T) rows = {};
+  // The first-rows kernel takes one bias per key: with a bias per query (causal, position
+  // bias) the leading rows are computed as positions instead.
+  if (rows.leading > 0 && attention_bias.defined() && attention_bias.size(2) != 1)
+    rows = OutputRows::at(torch::arange(rows.leading, torch::TensorOptions().dtype(torch::kInt64).device(hidden.device()))
+                              .expand({hidden.size(0), rows.leading}));
   auto attend = [&](const torch::Tensor& x) {
-    return queries == T ? attention(x, attention_bias) : attention_of_first(x, attention_bias, queries);
+    if (rows.all()) return attention(x, attention_bias);
+    if (rows.leading > 0) return attention_of_first(x, attention_bias, rows.leading);
+    return attention_at(x, attention_bias, rows.positions);
   };
-  // Every operation after attention acts on each token alone, so the first `queries`
-  // outputs need only the first `queries` residuals. Pre-norm: those rows are taken with
-  // the LayerNorm of every row, so that their gradients meet in one pass.
+  // Every operation after attention acts on each token alone, so the rows asked for need
+  // only their own residuals. Pre-norm, leading rows: those rows are taken with the
+  // LayerNorm of every row, so that their gradients meet in one pass.
   if (pre_norm_) {
-    auto [normed, residual] = queries == T ? std::array<torch::Tensor, 2>{norm_attention_(hidden), hidden}
-                                           : layer_norm_and_leading_rows(hidden, norm_attention_, queries);
-    auto h = residual + attend(normed);
+    std::array<torch::Tensor, 2> normed_and_residual;
+    if (rows.all()) normed_and_residual = {norm_attention_(hidden), hidden};
+    else if (rows.leading > 0) normed_and_residual = layer_norm_and_leading_rows(hidden, norm_attention_, rows.leading);
+    else normed_and_residual = {norm_attention_(hidden), gather_rows(hidden, rows.positions)};
+    auto h = normed_and_residual[1] + attend(normed_and_residual[0]);
     return h + mlp(norm_mlp_(h));
   }
-  const torch::Tensor residual = queries == T ? hidden : hidden.narrow(1, 0, queries);
+  const torch::Tensor residual = rows.all() ? hidden
+                                 : rows.leading > 0 ? hidden.narrow(1, 0, rows.leading)
+                                                    : gather_rows(hidden, rows.positions);
   auto h = norm_attention_(residual + attend(hidden));
   return norm_mlp_(h + mlp(h));
 }
@@ -124,13 +158,22 @@ void EncoderLayerImpl::load(const Checkpoint& ckpt, const std::string& prefix, c
   load_norm(norm_mlp_, names.norm_mlp);
 }
 
+double attention_bias_lowest(const torch::Tensor& like) {
+  switch (like.scalar_type()) {
+    case torch::kFloat64: return std::numeric_limits<double>::lowest();
+    case torch::kFloat16: return -65504.0;
+    case torch::kBFloat16: return -3.3895313892515355e38;
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+
 torch::Tensor attention_bias_from_mask(const torch::Tensor& mask, const torch::Tensor& like) {
-  double lowest = std::numeric_limits<float>::lowest();
-  if (like.scalar_type() == torch::kFloat64) lowest = std::numeric_limits<double>::lowest();
-  if (like.scalar_type() == torch::kFloat16) lowest = -65504.0;
-  if (like.scalar_type() == torch::kBFloat16) lowest = -3.3895313892515355e38;
   auto m = mask.to(like.device(), like.scalar_type());
-  return ((1 - m) * lowest).view({m.size(0), 1, 1, m.size(1)});
+  return ((1 - m) * attention_bias_lowest(like)).view({m.size(0), 1, 1, m.size(1)});
+}
+
+torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& positions) {
+  return x.gather(1, positions.to(x.device()).unsqueeze(-1).expand({-1, -1, x.size(2)}));
 }
 
 void check_layer_index(const std::string& model_type, int64_t i, int64_t num_layers) {

@@ -63,15 +63,11 @@ torch::Tensor VitBackboneImpl::token_mask(const ModelInputs& inputs) {
   return torch::ones({batch, num_tokens_}, torch::TensorOptions().dtype(torch::kInt64).device(cls_token_.device()));
 }
 
-torch::Tensor VitBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
-                                     int64_t queries) {
+torch::Tensor VitBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
+                                     const OutputRows& rows) {
   check_layer_index(model_type(), i, config_.num_layers);
-  torch::Tensor bias = mask.defined() ? attention_bias_from_mask(mask, hidden) : torch::Tensor();
-  return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, bias, queries);
+  return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, state.attention_bias, rows);
 }
-
-// LayerNorm acts on each token alone, so normalising only CLS equals HF's layernorm-then-CLS.
-torch::Tensor VitBackboneImpl::pool(const torch::Tensor& last_hidden) { return final_norm_(last_hidden.select(1, 0)); }
 
 std::vector<torch::Tensor> VitBackboneImpl::layer_parameters(int64_t i) {
   check_layer_index(model_type(), i, config_.num_layers);

@@ -17,15 +17,18 @@ class VitBackboneImpl : public BackboneImpl {
   int64_t num_layers() const override { return config_.num_layers; }
   int64_t hidden_size() const override { return config_.hidden_size; }
   bool is_text() const override { return false; }
+  PoolingKind pooling() const override { return PoolingKind::FirstToken; }  // the class token
   torch::Tensor embed(const ModelInputs& inputs) override;
   // All ones: every patch is a token.
   torch::Tensor token_mask(const ModelInputs& inputs) override;
-  // The mask is applied like BERT's (an all-ones mask changes nothing), so that callers can
-  // treat every backbone alike.
-  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const torch::Tensor& mask,
-                      int64_t queries = 0) override;
-  torch::Tensor pool(const torch::Tensor& last_hidden) override;
+  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
+                      const OutputRows& rows = {}) override;
   std::vector<torch::Tensor> layer_parameters(int64_t i) override;
+
+ protected:
+  // vit.layernorm; it acts on each token alone, so normalising the pooled row equals
+  // Hugging Face's layernorm of every row followed by the class token.
+  torch::Tensor final_norm(const torch::Tensor& rows) override { return final_norm_(rows); }
 
  private:
   EncoderConfig config_;

@@ -11,6 +11,7 @@
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
 #include "lib/model/backbone.h"
+#include "lib/model/encoder_layer.h"
 #include "lib/model/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -74,7 +75,7 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
     worst = std::max(worst, d);
   }
   torch::NoGradGuard no_grad;
-  auto pooled = backbone->pool(tiers.select(2, L));
+  auto pooled = backbone->pool(tiers.select(2, L), backbone->layer_state(mask, tiers.select(2, L)));
   double pool_diff = (pooled - ref.get("pool")).abs().max().item<double>();
   std::printf("%s pool: max |diff| %.3g\n", name.c_str(), pool_diff);
   EXPECT_LT(pool_diff, 1e-4);
@@ -94,7 +95,8 @@ TEST_F(TextParity, LayerIsDifferentiableInItsInputOnly) {
   sherl::SafetensorsFile ref((*dir_ / "bert-reference.safetensors").string());
   auto backbone = sherl::load_backbone((*dir_ / "bert").string());
   auto hidden = ref.get("tier_2").clone().requires_grad_(true);
-  auto out = backbone->layer(2, hidden, ref.get("attention_mask"));
+  auto state = backbone->layer_state(ref.get("attention_mask"), hidden);
+  auto out = backbone->layer(2, hidden, state);
   EXPECT_LT(max_diff_on_tokens(out.detach(), ref.get("tier_3"), ref.get("attention_mask")), 1e-4);
   out.sum().backward();
   ASSERT_TRUE(hidden.grad().defined());
@@ -103,7 +105,7 @@ TEST_F(TextParity, LayerIsDifferentiableInItsInputOnly) {
     EXPECT_FALSE(p.requires_grad());
     EXPECT_FALSE(p.grad().defined());
   }
-  EXPECT_THROW(backbone->layer(3, hidden, ref.get("attention_mask")), sherl::Error);
+  EXPECT_THROW(backbone->layer(3, hidden, state), sherl::Error);
 }
 
 // The late route's last layer computes only the pooled token: with queries = 1 a layer
@@ -115,8 +117,9 @@ TEST_F(TextParity, LayerForFirstTokensOnlyMatchesFullLayer) {
   auto mask = ref.get("attention_mask");
   auto full_in = ref.get("tier_2").clone().requires_grad_(true);
   auto part_in = ref.get("tier_2").clone().requires_grad_(true);
-  auto full = backbone->layer(2, full_in, mask);
-  auto part = backbone->layer(2, part_in, mask, 1);
+  auto state = backbone->layer_state(mask, full_in);
+  auto full = backbone->layer(2, full_in, state);
+  auto part = backbone->layer(2, part_in, state, sherl::OutputRows::first(1));
   ASSERT_EQ(part.sizes(), (std::vector<int64_t>{full.size(0), 1, full.size(2)}));
   EXPECT_LT((part - full.narrow(1, 0, 1)).abs().max().item<double>(), 1e-5);
   full.narrow(1, 0, 1).sum().backward();
@@ -124,7 +127,11 @@ TEST_F(TextParity, LayerForFirstTokensOnlyMatchesFullLayer) {
   EXPECT_GT(part_in.grad().narrow(1, 1, 2).abs().sum().item<double>(), 0);  // keys/values carry gradient
   EXPECT_LT((part_in.grad() - full_in.grad()).abs().max().item<double>(), 1e-5);
   // A query count of T or more is the whole layer.
-  EXPECT_EQ(backbone->layer(2, part_in, mask, 1000).sizes(), full.sizes());
+  EXPECT_EQ(backbone->layer(2, part_in, state, sherl::OutputRows::first(1000)).sizes(), full.sizes());
+  // Rows by position: the rows of the full output at those positions, one set per example.
+  auto positions = (torch::arange(full.size(0), torch::kInt64) * 2 + 1).remainder(full.size(1)).view({-1, 1});
+  auto at = backbone->layer(2, ref.get("tier_2"), state, sherl::OutputRows::at(positions));
+  EXPECT_LT((at - sherl::gather_rows(full.detach(), positions)).abs().max().item<double>(), 1e-5);
 }
 
 // Padding changes nothing for the valid tokens of a sequence (the mask really masks).

@@ -41,7 +41,8 @@ inline VitGoldenDiffs compare_vit_golden(BackboneImpl& vit, const torch::Tensor&
   in.pixel_values = pixel_values;
   auto tiers = compute_tiers(vit, in, all_tiers);  // [N, T, L+1, d]
   torch::NoGradGuard no_grad;
-  auto pooled = vit.pool(tiers.select(2, L));
+  auto last = tiers.select(2, L);
+  auto pooled = vit.pool(last, vit.layer_state(torch::ones({last.size(0), last.size(1)}, torch::kInt64), last));
   auto logits = torch::nn::functional::linear(pooled, head_w, head_b);
   auto norms = tiers.to(torch::kFloat64).pow(2).sum({1, 3}).sqrt();  // [N, L+1], Frobenius per tier
 

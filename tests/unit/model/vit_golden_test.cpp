@@ -116,10 +116,11 @@ TEST(VitGolden, LayerForFirstTokenOnlyMatchesFullLayer) {
   auto hidden = torch::randn({3, 50, 128});
   sherl::ModelInputs in;
   in.pixel_values = torch::zeros({3, 1, 28, 28});
-  auto mask = vit->token_mask(in);
-  auto full = vit->layer(5, hidden, mask);
-  auto first = vit->layer(5, hidden, mask, 1);
+  auto state = vit->layer_state(vit->token_mask(in), hidden);
+  auto full = vit->layer(5, hidden, state);
+  auto first = vit->layer(5, hidden, state, sherl::OutputRows::first(1));
   ASSERT_EQ(first.sizes(), (std::vector<int64_t>{3, 1, 128}));
   EXPECT_LT((first - full.narrow(1, 0, 1)).abs().max().item<double>(), 1e-5);
-  EXPECT_LT((vit->pool(first) - vit->pool(full)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((vit->pool(first, state, sherl::OutputRows::first(1)) - vit->pool(full, state)).abs().max().item<double>(),
+            1e-5);
 }

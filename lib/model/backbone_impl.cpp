@@ -1,0 +1,69 @@
+// What every backbone family shares through BackboneImpl: the layer state built from the
+// mask, the rows a pooling kind reads, and the pooling itself.
+#include "lib/core/error.h"
+#include "lib/model/backbone.h"
+#include "lib/model/encoder_layer.h"
+
+namespace sherl {
+
+std::string to_string(PoolingKind k) {
+  switch (k) {
+    case PoolingKind::FirstToken: return "first-token";
+    case PoolingKind::Mean: return "mean";
+    case PoolingKind::EndOfText: return "end-of-text";
+    case PoolingKind::LastToken: return "last-token";
+  }
+  return "?";
+}
+
+std::string to_string(AttentionKind k) { return k == AttentionKind::Causal ? "causal" : "bidirectional"; }
+
+LayerState BackboneImpl::layer_state(const torch::Tensor& mask, const torch::Tensor& like) const {
+  LayerState state{mask, mask.defined() ? attention_bias_from_mask(mask, like) : torch::Tensor()};
+  if (attention() == AttentionKind::Causal) {
+    const int64_t T = like.size(1);
+    // Query i sees keys 0..i: the keys after it get the dtype's lowest value too.
+    auto later = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(like.device())).triu(1);
+    auto causal = torch::zeros({T, T}, like.options()).masked_fill(later, attention_bias_lowest(like));
+    // The minimum, not the sum: two lowest values would add up to -inf.
+    state.attention_bias = state.attention_bias.defined() ? torch::minimum(state.attention_bias, causal.view({1, 1, T, T}))
+                                                          : causal.view({1, 1, T, T});
+  }
+  return state;
+}
+
+OutputRows BackboneImpl::pooled_rows(const torch::Tensor& mask, const torch::Tensor& input_ids) const {
+  switch (pooling()) {
+    case PoolingKind::FirstToken: return OutputRows::first(1);
+    case PoolingKind::Mean: return {};
+    case PoolingKind::LastToken:
+      // The last real token: padding is on the right, so the count of real tokens minus one.
+      return OutputRows::at((mask.sum(1, /*keepdim=*/true) - 1).clamp_min(0).to(torch::kInt64));
+    case PoolingKind::EndOfText:
+      if (!input_ids.defined())
+        throw Error(model_type() + " backbone: end-of-text pooling needs the input ids to find the pooled token");
+      return OutputRows::at(end_of_text_positions(input_ids));
+  }
+  return {};
+}
+
+torch::Tensor BackboneImpl::pool(const torch::Tensor& last_rows, const LayerState& state, const OutputRows& rows) {
+  torch::Tensor normed = final_norm(last_rows);
+  if (pooling() == PoolingKind::Mean) {
+    if (!rows.all()) throw Error(model_type() + " backbone: mean pooling reads every row of the last layer");
+    auto weights = state.mask.to(normed.scalar_type()).unsqueeze(-1);  // [B, T, 1]
+    return (normed * weights).sum(1) / weights.sum(1).clamp_min(1);
+  }
+  if (rows.all()) {  // the whole last layer: pick the pooled rows here
+    OutputRows picked = pooled_rows(state.mask);
+    if (picked.leading > 0) return normed.select(1, 0);
+    return gather_rows(normed, picked.positions).select(1, 0);
+  }
+  return normed.select(1, 0);  // the one pooled row that was computed
+}
+
+torch::Tensor BackboneImpl::end_of_text_positions(const torch::Tensor&) const {
+  throw Error(model_type() + " backbone: no end-of-text token to pool at");
+}
+
+}  // namespace sherl
