@@ -314,7 +314,8 @@ int run(Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);  // OMP_WAIT_POLICY=PASSIVE, as every sherl tool
+  sherl::prepare_process();
+  sherl::use_thread_pool_settings(argv);  // OMP_WAIT_POLICY=PASSIVE, as every sherl tool
   CLI::App app{"LibTorch fp32 GEMM GFLOP/s against the extractor's achieved GFLOP/s on a BERT-base-sized model."};
   Options o;
   app.add_option("--model", o.model, "Hugging Face BERT model directory (default: a random BERT-base, written)");

@@ -103,7 +103,8 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
+  sherl::use_thread_pool_settings(argv);
   Options o;
   CLI::App app{"Compression ratio and random-read speed of shard codec settings"};
   app.add_option("dir", o.dir, "shard-set directory")->required();

@@ -63,7 +63,8 @@ void print_profile(const torch::autograd::profiler::thread_event_lists& lists, i
 }  // namespace
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
+  sherl::use_thread_pool_settings(argv);
   CLI::App app{"Time an epoch of sherl-train by part: loading, stepping, operators"};
   std::string model_dir, train_dir;
   int64_t batch_size = 64, steps = 0;

@@ -55,18 +55,21 @@ int available_cores() {
 
 }  // namespace
 
-void prepare_process(int argc, char** argv) {
-  bool changed = false;
-  if (!std::getenv("SHERL_NO_REEXEC"))
-    for (const auto& d : kEnvironmentDefaults)
-      if (!std::getenv(d.name)) {
-        ::setenv(d.name, d.value, 1);
-        changed = true;
-      }
-  if (changed) ::execv("/proc/self/exe", argv);  // on failure (no /proc?) carry on as we are
+void prepare_process() {
   keep_freed_memory();
   std::signal(SIGINT, on_terminating_signal);
   std::signal(SIGTERM, on_terminating_signal);
+}
+
+void use_thread_pool_settings(char** argv) {
+  if (std::getenv("SHERL_NO_REEXEC")) return;
+  bool changed = false;
+  for (const auto& d : kEnvironmentDefaults)
+    if (!std::getenv(d.name)) {
+      ::setenv(d.name, d.value, 1);
+      changed = true;
+    }
+  if (changed) ::execv("/proc/self/exe", argv);  // on failure (no /proc?) carry on as we are
 }
 
 void set_threads(int threads) {

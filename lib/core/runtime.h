@@ -9,15 +9,19 @@
 
 namespace sherl {
 
-// Call first in main(). LibTorch's OpenMP workers spin-wait by default and then fight
-// OpenBLAS's own threads for the cores (measured: training 2.3x slower), and OpenBLAS's
-// workers spin on sched_yield() between products. libgomp and OpenBLAS read their settings
-// only when they are loaded, so when OMP_WAIT_POLICY or OPENBLAS_THREAD_TIMEOUT is unset we
-// set it (PASSIVE, 4) and re-exec ourselves once; a user's own setting is left alone, and
-// SHERL_NO_REEXEC=1 turns this off. Also tells malloc to keep freed memory for reuse.
-// Also installs SIGINT/SIGTERM handlers that remove registered temporaries and then
-// die by the signal (exit status 130/143 as seen by the shell).
-void prepare_process(int argc, char** argv);
+// Call first in main(): tells malloc to keep freed memory for reuse, and installs
+// SIGINT/SIGTERM handlers that remove registered temporaries and then die by the signal
+// (exit status 130/143 as seen by the shell).
+void prepare_process();
+
+// Call once the command line is parsed and compute follows (not for --help, --version or a
+// usage error, which need no thread pools). LibTorch's OpenMP workers spin-wait by default
+// and then fight OpenBLAS's own threads for the cores, and OpenBLAS's workers spin on
+// sched_yield() between products (bench/README.md has the cost). libgomp and OpenBLAS read
+// their settings only when they are loaded, so when OMP_WAIT_POLICY or
+// OPENBLAS_THREAD_TIMEOUT is unset we set it (PASSIVE, 4) and re-exec ourselves once; a
+// user's own setting is left alone, and SHERL_NO_REEXEC=1 turns this off.
+void use_thread_pool_settings(char** argv);
 
 // Sets LibTorch's intra-op threads; 0: OMP_NUM_THREADS when it is set, else one per CPU
 // core this process may run on (LibTorch's own default here was 1).

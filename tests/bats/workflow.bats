@@ -205,6 +205,18 @@ PY
   done
 }
 
+@test "--help, --version and usage errors start each tool once: no re-exec before compute" {
+  for tool in sherl-extract sherl-consolidate sherl-train sherl-eval sherl-predict sherl-info; do
+    for args in --help --version --no-such-option; do
+      env -u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT strace -f -qq -e trace=execve -o "$WORK/trace" \
+        "$SHERL_BUILD/bin/$tool" $args > /dev/null 2>&1 || true
+      n=$(grep -c 'execve(' "$WORK/trace")
+      echo "$tool $args: $n execve"
+      [ "$n" -eq 1 ]
+    done
+  done
+}
+
 @test "a tool started without OMP_WAIT_POLICY and OPENBLAS_THREAD_TIMEOUT re-execs itself with them set" {
   mkfifo "$WORK/in"
   env -u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT sherl-extract --input - --model "$SHERL_VIT" \

@@ -71,7 +71,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
   Options o;
   CLI::App app{"Writes a synthetic sherl shard set (test helper)"};
   app.add_option("--out", o.out, "shard-set directory")->required();

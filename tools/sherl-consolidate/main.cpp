@@ -10,7 +10,7 @@
 #include "sherl/consolidate.h"
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
   CLI::App app{"Anti-redundancy consolidation of cached tiers into training-ready shard sets."};
   app.set_version_flag("--version", std::string("sherl-consolidate ") + SHERL_VERSION);
   sherl::ConsolidateOptions o;
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
+  sherl::use_thread_pool_settings(argv);
 
   return sherl::run_tool("sherl-consolidate", [&] {
     o.dtype = sherl::parse_feature_dtype(dtype);

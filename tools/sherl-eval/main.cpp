@@ -11,7 +11,7 @@
 #include "sherl/row_parallel_linear.h"
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
   CLI::App app{"Evaluate a trained SHERL adapter on a shard set; metrics as JSON on stdout."};
   app.set_version_flag("--version", std::string("sherl-eval ") + SHERL_VERSION);
   std::string adapter, model, data, predictions, device = "auto";
@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
+  sherl::use_thread_pool_settings(argv);
 
   return sherl::run_tool("sherl-eval", [&] {
     sherl::set_threads(threads);

@@ -30,7 +30,7 @@ void parse_partition(const std::string& spec, sherl::ExtractOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
   CLI::App app{"Run a frozen backbone over a data set once and cache its tiers in feature shards."};
   app.set_version_flag("--version", std::string("sherl-extract ") + SHERL_VERSION);
   sherl::ExtractOptions o;
@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite", o.overwrite, "replace a shard set in --out made from another model, input or tier set");
   app.add_flag("--quiet", o.quiet, "no progress line");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
+  sherl::use_thread_pool_settings(argv);
 
   return sherl::run_tool("sherl-extract", [&] {
     if (merge) {

@@ -173,7 +173,7 @@ bool verify(const std::string& path, bool as_json) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
   bool as_json = false, check = false;
   std::vector<std::string> paths;
   CLI::App app{"Describes sherl feature shards and shard sets (formats/shard.md), or verifies them.\n"

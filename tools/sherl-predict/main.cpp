@@ -12,7 +12,7 @@
 #include "sherl/raw_prediction.h"
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
   CLI::App app{"Run an adapted model (backbone + SHERL adapter) on raw inputs; TSV predictions on stdout."};
   app.set_version_flag("--version", std::string("sherl-predict ") + SHERL_VERSION);
   sherl::PredictOptions o;
@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--spool-dir", spool_dir, "where standard input is spooled")->capture_default_str();
   app.add_flag("--no-header", no_header, "no header line");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
+  sherl::use_thread_pool_settings(argv);
 
   return sherl::run_tool("sherl-predict", [&] {
     sherl::set_threads(threads);

@@ -13,7 +13,7 @@
 #include "sherl/trainer.h"
 
 int main(int argc, char** argv) {
-  sherl::prepare_process(argc, argv);
+  sherl::prepare_process();
   CLI::App app{"Train a SHERL adapter (MTSA + head) through the frozen late layers from cached tiers."};
   app.set_version_flag("--version", std::string("sherl-train ") + SHERL_VERSION);
   sherl::TrainOptions o;
@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite", o.overwrite, "replace a run or adapter already in --out");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
+  sherl::use_thread_pool_settings(argv);
 
   return sherl::run_tool("sherl-train", [&] {
     sherl::set_threads(threads);
