@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Configures and builds sherl into ./build (Release). Extra arguments go to cmake, e.g.
+# Configures and builds sherl into ./build (Release). With --tools first, only what the
+# tools need (the tools, their library, the HDF5 plugin): the unit tests take most of a
+# clean build and the main job needs none of them. Other arguments go to cmake, e.g.
 # -DTorch_DIR=/path/to/libtorch/share/cmake/Torch for a CUDA LibTorch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+targets=()
+if [ "${1:-}" = --tools ]; then
+  shift
+  targets=(--target sherl-extract sherl-consolidate sherl-train sherl-eval sherl-info sherl-predict h5zstd)
+fi
 launcher=()
 # ccache (installed by install-deps.sh) makes rebuilds and clean-clone builds far cheaper.
 if command -v ccache >/dev/null; then
@@ -13,4 +20,4 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@" >/dev/null
-cmake --build build -j "$(nproc)"
+cmake --build build -j "$(nproc)" "${targets[@]}"

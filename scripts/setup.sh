@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
+scripts/build.sh --tools   # the tests are built by scripts/test.sh
 make -f pipelines/Makefile -j "$(nproc)"
 echo "setup: results in runs/fmnist-transfer (summary.md, consolidated/redundancy.svg, runs/*/curve.svg)"
