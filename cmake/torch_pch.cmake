@@ -1,8 +1,8 @@
 # LibTorch's headers, precompiled once (in sherl_core) and reused by every target that
-# includes them: a translation unit including torch/torch.h costs ~40 s of CPU without.
-# Loading the precompiled header (~570 MB) costs ~9 s by itself, so sources that include no
+# includes them: parsing torch/torch.h dominates the compile time of a translation unit.
+# Loading the (large) precompiled header is itself costly, so sources that include no
 # LibTorch header, directly or through the project's own headers, are compiled without it
-# (~1 s each). The scan runs when CMake configures: a source that starts to include
+# (the figures: bench/README.md, "Figures behind the code"). The scan runs when CMake configures: a source that starts to include
 # LibTorch later still builds correctly, only slowly, until CMake runs again.
 
 # Sets result to TRUE when `file` includes a LibTorch header (torch/, ATen/, c10/), directly

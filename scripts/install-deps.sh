@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache     # ccache: rebuilds and clean-clone CI builds
-  libtorch-dev libopenblas0-pthread          # LibTorch; OpenBLAS makes its matmuls ~25x faster
+  libtorch-dev libopenblas0-pthread          # LibTorch; its matmuls need OpenBLAS (bench/README.md)
   libhdf5-dev hdf5-tools libzstd-dev zstd    # shard format; h5dump for the plugin test
   libcli11-dev nlohmann-json3-dev libssl-dev # CLI, JSON, SHA-256
   libpng-dev libjpeg-dev zlib1g-dev          # image inputs

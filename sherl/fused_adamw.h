@@ -4,8 +4,8 @@
 // Why: torch::optim::AdamW runs about ten LibTorch operations per parameter (weight decay,
 // two moment updates, square root, division, the update) and clip_grad_norm_ a norm and a
 // product per parameter plus a stack, each dispatched one by one on the training thread:
-// about 4 ms of serial work per step for the MTSA's ~30 small parameters here, while the
-// step's parallel work waits. FusedAdamW is a torch::optim::AdamW (same options, state and
+// serial work for each of the MTSA's few dozen small parameters, while the step's parallel
+// work waits (bench/README.md has the figure). FusedAdamW is a torch::optim::AdamW (same options, state and
 // checkpoints: torch::save / torch::load read and write it as they do AdamW, and either
 // resumes the other's) whose step() runs the same update as one loop over each float32 CPU
 // parameter; anything else (another device or dtype, amsgrad) takes AdamW::step.

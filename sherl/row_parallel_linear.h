@@ -6,8 +6,8 @@
 //
 // Why: on the CPU, LibTorch hands each product to OpenBLAS, whose own thread pool
 // competes with LibTorch's for the cores and sleeps between products; for these thin
-// products (about 25 MFLOP each, a dozen per training step) waking it cost about as much
-// as the product. Here one pool does all the work.
+// products, a dozen per training step, waking it cost about as much as the product
+// (bench/README.md). Here one pool does all the work.
 //
 // Where the BLAS is not a shared library that exports sgemm_/dgemm_ (LibTorch with MKL
 // linked in), or off the CPU, or for other dtypes, it is torch::nn::functional::linear.

@@ -9,8 +9,8 @@
 // Two implementations with the same results: LibTorch operations (any device and dtype; the
 // reference of the tests), and on the CPU a direct kernel with a hand-written backward that
 // makes one pass over each token's M x h values instead of a dozen tensor-wide operations
-// and thousands of tiny matrix products. On the development machine the LibTorch version
-// took about 25 ms of a 65 ms training step (batch 64 x 50 tokens, M = 5, h = 64).
+// and thousands of tiny matrix products, which took a large share of a training step
+// (bench/README.md, "Figures behind the code").
 #include <torch/torch.h>
 
 namespace sherl {

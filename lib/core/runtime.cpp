@@ -33,13 +33,13 @@ constexpr EnvironmentDefault kEnvironmentDefaults[] = {
     // LibTorch's OpenMP workers sleep instead of spinning while OpenBLAS computes.
     {"OMP_WAIT_POLICY", "PASSIVE"},
     // OpenBLAS's workers sleep after 2^4 cycles instead of 2^28 of sched_yield() between
-    // matrix products (28% of a training run's CPU time was in the kernel's yield path).
+    // matrix products (the yield path's share of a training run: bench/README.md).
     {"OPENBLAS_THREAD_TIMEOUT", "4"},
 };
 
 // Tensors of a few MiB are allocated and freed every step: keep freed memory in the heap
 // instead of returning it to the kernel and faulting fresh zeroed pages in each time
-// (page faults were ~8% of a training run's CPU time).
+// (their share of a training run: bench/README.md).
 void keep_freed_memory() {
 #ifdef __GLIBC__
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest; above it memory is mmap'd

@@ -9,7 +9,8 @@
 // implementations with the same results: LibTorch operations (any device and dtype), and on
 // the CPU a direct kernel with a hand-written backward, one example per task. LibTorch 1.13
 // runs these batched products as one small matrix product per example, each through the
-// dispatcher: about 7 ms of a 50 ms training step here.
+// dispatcher, which cost a noticeable share of a training step (bench/README.md, "Figures
+// behind the code").
 #include <torch/torch.h>
 
 namespace sherl {

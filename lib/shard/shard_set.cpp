@@ -39,7 +39,7 @@ ShardSet::ShardSet(const std::string& dir) : dir_(dir), manifest_(read_manifest(
     if (!problem.empty()) throw error_at(path, problem);
     // Before HDF5 opens it: damaged HDF5 metadata can crash the library or change what is
     // read without failing a chunk's Fletcher32; only the file's checksum covers every byte.
-    // One pass over the set (0.3-0.7 s for the 320 MB of the bundled example).
+    // One pass over the set's bytes (its cost: bench/README.md, "Figures behind the code").
     if (sha256_file(path) != entry.sha256)
       throw error_at(path, "SHA-256 differs from manifest.json: the file changed or was damaged after the set was "
                            "written (sherl-info --verify lists what)");
