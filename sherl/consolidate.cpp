@@ -15,6 +15,7 @@
 #include "lib/core/output_directory.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
+#include "lib/shard/set_directory.h"
 #include "sherl/svg_plot.h"
 
 namespace fs = std::filesystem;
@@ -31,18 +32,11 @@ torch::Tensor example_redundancy(const torch::Tensor& features) {
 
 std::string tier_name(int64_t t) { return t == 0 ? "emb" : "L" + std::to_string(t - 1); }
 
-bool is_shard_file(const fs::path& p) {
-  return p.filename().string().rfind("shard-", 0) == 0 && p.extension() == ".h5";
-}
-
-// Removes what a consolidation wrote into a shard-set directory (manifest first, so that the
-// set reads as incomplete while its shards go), and the directory when nothing else is left.
+// Removes what a consolidation wrote into a shard-set directory, and the directory when
+// nothing else is left.
 void remove_split(const std::string& dir) {
+  remove_shard_set_files(dir);
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  fs::remove(manifest_path(dir));
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (is_shard_file(entry.path())) fs::remove(entry.path());
   fs::remove(dir, ec);  // fails, harmlessly, when the directory holds other files
 }
 
@@ -69,16 +63,13 @@ class SplitWriter {
     fs::remove(manifest_path(dir_));  // an old one, when no shard was written
     write_manifest(dir_, {info_, entries_});
     for (const auto& entry : fs::directory_iterator(dir_))
-      if (is_shard_file(entry.path()) && !listed(entry.path().filename().string())) fs::remove(entry.path());
+      if (is_shard_file_name(entry.path().filename().string()) && !listed(entry.path().filename().string()))
+        fs::remove(entry.path());
     return written_examples();
   }
 
  private:
-  std::string name() const {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "shard-%05zu.h5", entries_.size());
-    return buf;
-  }
+  std::string name() const { return shard_file_name(static_cast<int64_t>(entries_.size())); }
   void open() {
     writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name()).string(), info_, entries_.size(),
                                             o_.compression, o_.contiguous ? next_shard_tokens() : 0);
@@ -139,11 +130,29 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> split_token_counts(const S
   return tokens;
 }
 
+// The split directories <out>/train and <out>/val are replaced: refused when one of them is,
+// holds or lies inside the input (also through a symbolic link), or holds files that no
+// consolidation writes there (an extraction's extract.json, a user's files).
+void check_split_directory(const std::string& split, const ConsolidateOptions& o) {
+  if (is_same_or_inside(split, o.input_dir) || is_same_or_inside(o.input_dir, split))
+    throw Error("--out " + o.out_dir + " and --input " + o.input_dir + ": " + split +
+                " would replace the input set; the output must neither be, contain, nor lie inside it");
+  std::error_code ec;
+  if (!fs::is_directory(split, ec)) return;
+  for (const auto& entry : fs::directory_iterator(split)) {
+    const std::string name = entry.path().filename().string();
+    if (name != "manifest.json" && !is_shard_file_name(name) && !is_temp_name(name) && name != DirectoryLock::kFileName)
+      throw error_at(split, "holds " + name + ", which sherl-consolidate does not write: not a split of an earlier "
+                            "consolidation; use another --out");
+  }
+}
+
 // Options that would make a degenerate output; checked before anything is read or written.
 void validate(const ConsolidateOptions& o) {
   if (fs::exists(o.input_dir) && (is_same_or_inside(o.out_dir, o.input_dir) || is_same_or_inside(o.input_dir, o.out_dir)))
     throw Error("--out " + o.out_dir + " and --input " + o.input_dir +
                 ": the output must neither be, contain, nor lie inside the input set");
+  for (const char* split : {"train", "val"}) check_split_directory((fs::path(o.out_dir) / split).string(), o);
   if (!(o.val_fraction >= 0 && o.val_fraction < 1))
     throw Error("--val-fraction " + std::to_string(o.val_fraction) + ": must be in [0, 1)");
   if (!(o.threshold >= 0 && o.threshold <= 1))

@@ -70,6 +70,15 @@ std::vector<int64_t> class_mapping(const ShardSet& data, const std::vector<std::
     for (const auto& n : names) s += (s.empty() ? "" : ",") + n;
     return s;
   };
+  if (!info.label_names.empty()) {
+    if (static_cast<int64_t>(info.label_names.size()) != info.num_labels)
+      throw error_at(data.dir(), "names " + std::to_string(info.label_names.size()) + " classes (label_names) but records " +
+                                     std::to_string(info.num_labels) + " (num_labels)");
+    std::vector<std::string> sorted = info.label_names;
+    std::sort(sorted.begin(), sorted.end());
+    if (auto twin = std::adjacent_find(sorted.begin(), sorted.end()); twin != sorted.end())
+      throw error_at(data.dir(), "names two classes '" + *twin + "' (label_names)");
+  }
   if (info.label_names.empty() || model_classes.empty()) {
     // Unnamed classes (sets written without names): only the count can be checked.
     if (info.num_labels != model_outputs)
@@ -89,7 +98,16 @@ std::vector<int64_t> class_mapping(const ShardSet& data, const std::vector<std::
   return map;
 }
 
-void apply_class_mapping(Outputs& out, const std::vector<int64_t>& map) {
+void apply_class_mapping(Outputs& out, const std::vector<int64_t>& map, const ShardSet& data) {
+  if (out.targets.scalar_type() != torch::kInt64) return;  // not classes
+  const int64_t classes = data.info().num_labels;
+  auto outside = out.targets.lt(0).logical_or(out.targets.ge(classes)).nonzero();
+  if (outside.numel() > 0) {
+    int64_t i = outside[0][0].item<int64_t>();
+    throw error_at(data.dir(), "example " + std::to_string(out.ids[i].item<int64_t>()) + " has class " +
+                                   std::to_string(out.targets[i].item<int64_t>()) + ", outside the set's 0.." +
+                                   std::to_string(classes - 1) + " (sherl-info --verify lists what else is wrong)");
+  }
   if (map.empty()) return;
   out.targets = torch::tensor(map, torch::kInt64).index_select(0, out.targets.flatten()).view_as(out.targets);
 }

@@ -35,7 +35,8 @@ std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdenti
 // model's ("what" names the model, e.g. "adapter runs/a"). Other label kinds: empty.
 std::vector<int64_t> class_mapping(const ShardSet& data, const std::vector<std::string>& model_classes,
                                    int64_t model_outputs, const std::string& what);
-// Rewrites class targets through a class_mapping() (nothing for an empty one).
-void apply_class_mapping(Outputs& out, const std::vector<int64_t>& map);
+// Rewrites class targets through a class_mapping() (nothing for an empty one), after
+// checking that each is one of `data`'s classes (throws naming the set and the example).
+void apply_class_mapping(Outputs& out, const std::vector<int64_t>& map, const ShardSet& data);
 
 }  // namespace sherl

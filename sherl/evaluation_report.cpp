@@ -4,6 +4,7 @@
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
+#include "lib/core/output_directory.h"
 #include "sherl/adapted_model_loading.h"
 #include "sherl/evaluate.h"
 #include "sherl/metrics.h"
@@ -14,6 +15,12 @@ namespace sherl {
 json evaluate_adapter(const std::string& adapter_dir, const std::string& model_dir, const std::string& data_dir,
                       const std::string& predictions_path, int64_t batch_size, torch::Device device) {
   if (batch_size < 1) throw Error("--batch-size must be at least 1");
+  if (!predictions_path.empty())
+    for (const auto& [option, dir] : {std::pair<const char*, std::string>{"--data", data_dir}, {"--adapter", adapter_dir},
+                                      {"--model", model_dir}})
+      if (is_same_or_inside(predictions_path, dir))
+        throw Error("--predictions " + predictions_path + ": lies inside " + option + " " + dir +
+                    ", whose files it could replace; write it elsewhere");
   ShardSet data(data_dir);
   if (data.size() == 0) throw error_at(data_dir, "holds no examples to evaluate");
   AdapterInfo info = read_adapter_info(adapter_dir);  // checked against the data before any weights load
@@ -25,7 +32,7 @@ json evaluate_adapter(const std::string& adapter_dir, const std::string& model_d
   std::vector<int64_t> classes = class_mapping(data, info.label_names, info.num_outputs, "adapter " + adapter_dir);
   LoadedModel loaded = load_adapted_model(adapter_dir, model_dir, device);
   Outputs out = run_adapted_model(loaded.model, data, batch_size, device, positions);
-  apply_class_mapping(out, classes);
+  apply_class_mapping(out, classes, data);
   json metrics = task_metrics(info.task, out.outputs, out.targets);
   if (!predictions_path.empty()) {
     std::ostringstream rows;

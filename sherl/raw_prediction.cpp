@@ -31,6 +31,8 @@ int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
   InputSpec spec = o.input;
   spec.model_dir = o.model_dir;
   spec.unlabeled = !input_has_labels(spec);
+  if (spec.unlabeled && o.labels_required)
+    throw error_at(display_of(spec), "has no label column '" + spec.label_column + "' (--label-column)");
   if (!spec.unlabeled) {
     // Labels only select rows: those of a class the adapter knows (others are skipped).
     spec.label_kind = info.task == Task::Regress ? LabelKind::Regression

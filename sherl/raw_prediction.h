@@ -16,6 +16,7 @@ struct PredictOptions {
   int64_t batch_size = 64;
   torch::Device device = torch::kCPU;
   bool header = true;
+  bool labels_required = false;  // --label-column given: an input without it is an error
 };
 
 // Writes rows to `out` as batches complete (so that a pipeline sees them early). Returns the

@@ -217,6 +217,7 @@ void clear_run_directory(const TrainOptions& o, const RunPaths& paths) {
   for (const std::string& f : {adapter_json_path(o.out_dir), adapter_weights_path(o.out_dir), paths.log, paths.curve})
     fs::remove(f);
   fs::remove_all(paths.checkpoints);
+  remove_orphaned_temporaries(o.out_dir);
 }
 
 }  // namespace
@@ -256,7 +257,7 @@ TrainResult train(const TrainOptions& o) {
   mtsa_options.downsample_factor = o.downsample_factor;
   mtsa_options.projection = o.projection;
   mtsa_options.output = o.output;
-  if (o.method == Method::Sherl) mtsa_options.validate();  // before anything is written
+  mtsa_options.validate();  // before anything is written (recorded for the linear probe too)
   create_output_directory(o.out_dir);
   check_run_directory(o, paths);  // before the lock file is made: a refusal changes nothing
   DirectoryLock lock(o.out_dir, "sherl-train run");
@@ -344,7 +345,7 @@ TrainResult train(const TrainOptions& o) {
     double score = -train_loss;  // without validation data the last epoch is kept
     if (val_set) {
       Outputs out = run_adapted_model(model, *val_set, std::max<int64_t>(o.batch_size, 128), o.device, val_positions);
-      apply_class_mapping(out, val_classes);
+      apply_class_mapping(out, val_classes, *val_set);
       val_metrics = task_metrics(task, out.outputs, out.targets);
       json primary = val_metrics.value(primary_metric(task), json());
       score = primary.is_number() ? primary.get<double>() : -INFINITY;

@@ -16,4 +16,16 @@ inline int parse_command_line(CLI::App& app, int argc, char** argv) {
   }
 }
 
+// A check for an integer option that must be at least `min`, with a one-line message
+// ("--limit: must be at least 1, not 0").
+inline CLI::Validator at_least(long long min) {
+  return CLI::Validator(
+      [min](std::string& value) -> std::string {
+        long long v = 0;
+        if (!CLI::detail::lexical_cast(value, v)) return "expected an integer, not " + value;
+        return v < min ? "must be at least " + std::to_string(min) + ", not " + value : std::string();
+      },
+      "", "at least " + std::to_string(min));
+}
+
 }  // namespace sherl

@@ -11,10 +11,11 @@ namespace sherl {
 void create_output_directory(const std::string& dir, const std::string& option) {
   const std::string where = option + " " + dir;
   std::error_code ec;
-  fs::file_status link = fs::symlink_status(dir, ec);
-  if (fs::is_symlink(link) && !fs::exists(fs::status(dir, ec)))
+  const fs::file_status target = fs::status(dir, ec);
+  if (ec == std::errc::too_many_symbolic_link_levels) throw Error(where + ": is a loop of symbolic links");
+  if (fs::is_symlink(fs::symlink_status(dir, ec)) && !fs::exists(target))
     throw Error(where + ": is a symbolic link to " + fs::read_symlink(dir, ec).string() + ", which does not exist");
-  if (fs::exists(fs::status(dir, ec)) && !fs::is_directory(dir, ec)) throw Error(where + ": exists and is not a directory");
+  if (fs::exists(target) && !fs::is_directory(target)) throw Error(where + ": exists and is not a directory");
   fs::create_directories(dir, ec);
   if (ec) throw Error(where + ": cannot create the directory: " + ec.message());
 }

@@ -20,6 +20,8 @@
 #include "lib/core/version.h"
 #include "lib/input/spool.h"
 #include "lib/model/backbone.h"
+#include "lib/shard/set_directory.h"
+#include "lib/shard/shard_info.h"
 
 namespace fs = std::filesystem;
 
@@ -27,19 +29,6 @@ namespace sherl {
 namespace {
 
 constexpr const char* kRunFile = "extract.json";
-
-std::string block_file_name(int64_t block) {
-  char name[32];
-  std::snprintf(name, sizeof name, "shard-%05lld.h5", static_cast<long long>(block));
-  return name;
-}
-
-std::string part_manifest_name(int64_t partition, int64_t partitions) {
-  char name[64];
-  std::snprintf(name, sizeof name, "manifest.part-%04lld-of-%04lld.json", static_cast<long long>(partition),
-                static_cast<long long>(partitions));
-  return name;
-}
 
 // Everything that determines the content of the shard set. A directory made with different
 // values is refused, so that shards of different models, inputs or tiers never mix.
@@ -72,55 +61,55 @@ json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const Input
   return id;
 }
 
-// Removes what an extraction wrote into `dir` (shards, manifests, run identity), nothing else.
-void clear_extraction(const std::string& dir) {
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
-    bool ours = (name.rfind("shard-", 0) == 0 && entry.path().extension() == ".h5") ||
-                name.rfind("manifest", 0) == 0 || name == kRunFile;
-    if (ours) fs::remove(entry.path());
+// What keeps `dir` from being this extraction's, or "" when nothing does: files that no
+// extraction wrote (no extract.json: a consolidated set, a user's own files), or an
+// extract.json of another extraction (the keys that differ).
+std::string ownership_conflict(const std::string& dir, const json& identity) {
+  const fs::path run_file = fs::path(dir) / kRunFile;
+  if (!fs::exists(run_file)) {
+    std::vector<std::string> foreign;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      std::string name = entry.path().filename().string();
+      if (!is_temp_name(name) && name != DirectoryLock::kFileName) foreign.push_back(name);
+    }
+    if (foreign.empty()) return "";
+    std::sort(foreign.begin(), foreign.end());
+    return "holds files that sherl-extract did not write (" + foreign.front() +
+           (foreign.size() > 1 ? " and " + std::to_string(foreign.size() - 1) + " more" : "") + ")";
   }
-}
-
-// A directory without extract.json that holds anything but temporaries is not an
-// extraction's (a consolidated set, a user's own files): refused, or with --overwrite
-// cleared of whatever a shard set consists of, so that no old shard is left orphaned.
-void check_directory_is_ours(const std::string& dir, bool overwrite) {
-  if (fs::exists(fs::path(dir) / kRunFile)) return;
-  std::vector<std::string> foreign;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
-    if (!is_temp_name(name) && name != DirectoryLock::kFileName) foreign.push_back(name);
-  }
-  if (foreign.empty()) return;
-  if (overwrite) return clear_extraction(dir);
-  std::sort(foreign.begin(), foreign.end());
-  std::string listed = foreign.front() + (foreign.size() > 1 ? " and " + std::to_string(foreign.size() - 1) + " more" : "");
-  throw error_at(dir, "holds files that sherl-extract did not write (" + listed +
-                          "); use a new or empty --out, or add --overwrite to replace the shard set in it");
-}
-
-void check_or_write_run_identity(const std::string& dir, const json& identity, bool overwrite) {
-  std::string path = (fs::path(dir) / kRunFile).string();
-  if (!fs::exists(path)) {
-    write_file_atomic(path, identity.dump(2) + "\n");
-    return;
-  }
-  json existing = read_json_file(path);
-  std::vector<std::string> differing;
+  json existing = read_json_file(run_file.string());
+  std::string keys;
   for (auto& [key, value] : identity.items())
-    if (!existing.contains(key) || existing[key] != value) differing.push_back(key);
-  if (!differing.empty() && overwrite) {
-    clear_extraction(dir);
-    write_file_atomic(path, identity.dump(2) + "\n");
+    if (!existing.contains(key) || existing[key] != value) keys += (keys.empty() ? "" : ", ") + key;
+  return keys.empty() ? "" : "was made by another extraction (differs in: " + keys + ")";
+}
+
+// Whether `dir` holds results that a conflicting rerun would lose: shards or manifests.
+bool holds_results(const std::string& dir) {
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (is_shard_set_file_name(entry.path().filename().string())) return true;
+  return false;
+}
+
+// Makes `dir` this extraction's and records its identity in extract.json. A directory of
+// another extraction or tool is refused, or with --overwrite cleared of its shard-set files
+// (nothing else) first: while holding every block's lock, so that no partition of another
+// run is writing there. An extract.json with no result yet (a first run that failed) is
+// simply replaced.
+void claim_directory(const std::string& dir, const json& identity, bool overwrite) {
+  const std::string conflict = ownership_conflict(dir, identity);
+  const std::string run_file = (fs::path(dir) / kRunFile).string();
+  if (conflict.empty()) {
+    if (!fs::exists(run_file)) write_file_atomic(run_file, identity.dump(2) + "\n");
     return;
   }
-  if (!differing.empty()) {
-    std::string keys;
-    for (auto& k : differing) keys += (keys.empty() ? "" : ", ") + k;
-    throw error_at(dir, "was made by another extraction (differs in: " + keys +
-                            "); use a new --out directory, remove this one, or add --overwrite");
+  if (holds_results(dir) || !fs::exists(run_file)) {
+    if (!overwrite)
+      throw error_at(dir, conflict + "; use a new or empty --out, or add --overwrite to replace the shard set in it");
+    DirectoryLock every_block(dir, "sherl-extract writing shards there");
+    remove_shard_set_files(dir);
   }
+  write_file_atomic(run_file, identity.dump(2) + "\n");
 }
 
 struct Block {
@@ -151,7 +140,7 @@ void remove_stale_temporaries(const std::string& dir, const std::vector<Block>& 
     std::string name = entry.path().filename().string();
     if (!is_temp_name(name)) continue;
     bool ours = is_temp_of(name, part);
-    for (const auto& b : blocks) ours = ours || is_temp_of(name, block_file_name(b.index));
+    for (const auto& b : blocks) ours = ours || is_temp_of(name, shard_file_name(b.index));
     if (ours) fs::remove(entry.path());
   }
   remove_orphaned_temporaries(dir, is_shared_temp);
@@ -159,19 +148,21 @@ void remove_stale_temporaries(const std::string& dir, const std::vector<Block>& 
 
 // A complete shard from an earlier run, or nullopt when the block must be (re)done.
 std::optional<ManifestEntry> existing_shard(const std::string& dir, const Block& b, const ShardSetInfo& info) {
-  std::string path = (fs::path(dir) / block_file_name(b.index)).string();
+  std::string path = (fs::path(dir) / shard_file_name(b.index)).string();
   if (!fs::exists(path)) return std::nullopt;
   try {
     ShardReader reader(path);
-    if (reader.size() != b.end - b.begin || reader.info().backbone != info.backbone ||
-        reader.info().tiers != info.tiers)
-      throw Error("does not match this extraction");
+    ShardSetInfo found = reader.info();
+    found.source_path = info.source_path;  // the same input may be spelled otherwise
+    if (std::string field = first_difference(found, info); !field.empty())
+      throw Error("its " + field + " differs from this extraction's");
+    if (reader.size() != b.end - b.begin) throw Error("does not hold this block's examples");
   } catch (const Error& e) {
     std::cerr << "sherl-extract: redoing " << path << " (" << e.what() << ")\n";
     fs::remove(path);
     return std::nullopt;
   }
-  return ManifestEntry{block_file_name(b.index), b.end - b.begin, sha256_file(path),
+  return ManifestEntry{shard_file_name(b.index), b.end - b.begin, sha256_file(path),
                        static_cast<int64_t>(fs::file_size(path))};
 }
 
@@ -276,7 +267,7 @@ bool merge_partition_manifests(const std::string& out_dir, int64_t partitions) {
   std::vector<Part> parts;
   for (const auto& entry : fs::directory_iterator(out_dir)) {
     std::string name = entry.path().filename().string();
-    if (name.rfind("manifest.part-", 0) == 0 && !is_temp_name(name))
+    if (is_part_manifest_name(name))
       parts.push_back({read_json_file(entry.path().string()), entry.last_write_time()});
   }
   if (parts.empty()) return false;
@@ -323,13 +314,12 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
   create_output_directory(o.out_dir);
   std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
+  claim_directory(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)), o.overwrite);
   // Partitions write disjoint blocks and may run at once; two runs over the same blocks may not.
-  check_directory_is_ours(o.out_dir, o.overwrite);  // before the lock file: a refusal changes nothing
   std::optional<DirectoryLock> lock;
   if (!blocks.empty())
     lock.emplace(o.out_dir, "sherl-extract writing the same shards", blocks.front().index,
                  static_cast<int64_t>(blocks.size()));
-  check_or_write_run_identity(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)), o.overwrite);
 
   remove_stale_temporaries(o.out_dir, blocks, part_manifest_name(o.partition, o.partitions));
   ExtractReport report;
@@ -360,7 +350,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
       bool work = !done[b];
       std::shared_ptr<ShardWriter> writer;
       if (work)
-        writer = std::make_shared<ShardWriter>((fs::path(o.out_dir) / block_file_name(block.index)).string(), info,
+        writer = std::make_shared<ShardWriter>((fs::path(o.out_dir) / shard_file_name(block.index)).string(), info,
                                                block.index, o.compression);
       std::vector<RawExample> batch;
       while (position < block.end) {
@@ -385,9 +375,9 @@ ExtractReport run_extraction(const ExtractOptions& o) {
         continue;
       }
       shard_writing.wait();
-      std::string path = (fs::path(o.out_dir) / block_file_name(block.index)).string();
+      std::string path = (fs::path(o.out_dir) / shard_file_name(block.index)).string();
       std::string sha = writer->commit();
-      entries[b] = {block_file_name(block.index), block.end - block.begin, sha, static_cast<int64_t>(fs::file_size(path))};
+      entries[b] = {shard_file_name(block.index), block.end - block.begin, sha, static_cast<int64_t>(fs::file_size(path))};
       ++report.shards_written;
     }
     progress.finish();

@@ -180,6 +180,12 @@ ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir
       throw error_at(prep_file, "'size' must be {\"height\": H, \"width\": W} (shortest_edge resizing is not supported)");
     }
     if (p.height <= 0 || p.width <= 0) throw error_at(prep_file, "'size' must be positive");
+    // Checked here, before any image is resized to it (a hostile size would take memory
+    // and time first).
+    if (p.height != p.image_size || p.width != p.image_size)
+      throw error_at(prep_file, "'size' " + std::to_string(p.width) + "x" + std::to_string(p.height) +
+                                    " is not the model's image_size " + std::to_string(p.image_size) + " (" +
+                                    config_file + ")");
     int64_t resample = get_or<int64_t>(prep, "resample", 2, prep_file);
     if (resample != 2)
       throw error_at(prep_file, "resample " + std::to_string(resample) + " is not supported (only 2, bilinear)");

@@ -66,6 +66,7 @@ RowSelector::RowSelector(const InputSpec& spec)
     throw Error(std::string("--per-label needs class labels, not ") +
                 (kind_ == LabelKind::Regression ? "regression targets" : "multi-label rows"));
   if (selected_.size() != spec.select_labels.size()) throw Error("--select-labels lists a label twice");
+  if (selected_.count("")) throw Error("--select-labels lists an empty label");
 }
 
 bool RowSelector::keep(const std::vector<std::string>& labels) {

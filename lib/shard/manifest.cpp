@@ -45,8 +45,15 @@ void write_manifest(const std::string& dir, const Manifest& manifest) {
 Manifest read_manifest(const std::string& dir) {
   const std::string path = manifest_path(dir);
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
+  if (!std::filesystem::is_directory(dir, ec))
+    throw error_at(dir, ec == std::errc::too_many_symbolic_link_levels ? "is a loop of symbolic links"
+                        : std::filesystem::exists(dir, ec)             ? "is not a shard-set directory"
+                                                                       : "no such directory");
+  if (!std::filesystem::exists(path, ec)) {
+    if (std::filesystem::exists(std::filesystem::path(dir) / "consolidate.json", ec))
+      throw error_at(dir, "is the output of sherl-consolidate, not a shard set: give its train/ or val/");
     throw error_at(path, "missing: incomplete shard set (the run that wrote it was interrupted or is still going)");
+  }
   json j = read_json_file(path);
   Manifest m;
   try {

@@ -400,3 +400,145 @@ PY
   [ "$status" -eq 1 ]
   [[ "${lines[0]}" == "sherl-predict: error: $WORK/broken/adapter.safetensors"* ]]
 }
+
+# ---- found by hostile testing of the fixes above ------------------------------------------
+
+@test "consolidate refuses split directories that are the input (through a link) or hold another tool's set" {
+  cp -r "$SET/train" "$WORK/feats"
+  mkdir "$WORK/outer" && ln -s ../feats "$WORK/outer/train"
+  before=$(checksums "$WORK/feats")
+  run sherl-consolidate --input "$WORK/outer/train" --out "$WORK/outer" --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"would replace the input set"* ]]
+  [ "$before" = "$(checksums "$WORK/feats")" ]
+  mkdir "$WORK/proj" && cp -r "$SET/train" "$WORK/proj/train"
+  run sherl-consolidate --input "$SET/test" --out "$WORK/proj" --val-fraction 0 --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-consolidate: error: $WORK/proj/train: holds extract.json, which sherl-consolidate does not write: not a split of an earlier consolidation; use another --out" ]
+  # A rerun into its own earlier output is fine.
+  run sherl-consolidate --input "$SET/train" --out "$WORK/c" --quiet
+  run sherl-consolidate --input "$SET/train" --out "$WORK/c" --quiet
+  [ "$status" -eq 0 ]
+}
+
+@test "extract --overwrite removes only shard-set files; a kept shard must match in every respect" {
+  mkdir "$WORK/ud"
+  cp "$FMNIST/t10k-images-idx3-ubyte.gz" "$WORK/ud/manifest-images.gz"
+  cp "$FMNIST/t10k-labels-idx1-ubyte.gz" "$WORK/ud/manifest-labels.gz"
+  echo notes > "$WORK/ud/manifest.txt"
+  mkdir "$WORK/ud/manifests_old" && touch "$WORK/ud/manifests_old/x"
+  run sherl-extract --model "$SHERL_VIT" --input "$WORK/ud/manifest-images.gz" --labels "$WORK/ud/manifest-labels.gz" \
+    --select-labels 5,6 --per-label 2 --out "$WORK/ud" --overwrite --quiet
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ -f "$WORK/ud/manifest-images.gz" ] && [ -f "$WORK/ud/manifest.txt" ] && [ -f "$WORK/ud/manifests_old/x" ]
+  # An f16 shard among the shards of an f32 extraction of the same input is redone, not kept.
+  X=(--model "$SHERL_VIT" "${TEST_INPUT[@]}" --limit 6 --examples-per-shard 3 --quiet)
+  sherl-extract "${X[@]}" --out "$WORK/f16"
+  sherl-extract "${X[@]}" --dtype f32 --out "$WORK/f32"
+  cp "$WORK/f16/shard-00000.h5" "$WORK/f32/shard-00000.h5"
+  rm "$WORK/f32"/manifest*.json
+  run sherl-extract "${X[@]}" --dtype f32 --out "$WORK/f32"
+  echo "$output"
+  [[ "$output" == *"redoing $WORK/f32/shard-00000.h5 (its dtype differs from this extraction's)"* ]]
+  sherl-info --verify "$WORK/f32"
+}
+
+@test "extract --overwrite does not clear a directory where another partition is writing" {
+  X=(--model "$SHERL_VIT" "${TRAIN_INPUT[@]}" --select-labels 5,6,7,8,9 --per-label 200 --examples-per-shard 100
+     --batch-size 8 --threads 1 --quiet --out "$WORK/px")
+  sherl-extract "${X[@]}" --shard 0/2 &
+  pid=$!
+  for _ in $(seq 1 200); do [ -e "$WORK/px/extract.json" ] && break; sleep 0.05; done
+  run sherl-extract "${X[@]}" --shard 1/2 --dtype f32 --overwrite
+  running=0; kill -0 $pid 2> /dev/null && running=1
+  wait $pid
+  echo "$output (first partition running: $running)"
+  if [ $running -eq 1 ]; then
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"in use by another sherl-extract writing shards there (pid $pid)"* ]]
+  fi
+  sherl-extract "${X[@]}" --shard 1/2
+  sherl-info --verify "$WORK/px"
+}
+
+@test "eval --predictions may not replace files of its inputs" {
+  cp -r "$SET/test" "$WORK/t"
+  for target in "$WORK/t/manifest.json" "$SET/run/adapter.json"; do
+    run sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/t" --predictions "$target" --threads 1
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"--predictions $target: lies inside"*"whose files it could replace"* ]]
+  done
+  sherl-info --verify "$WORK/t"
+}
+
+@test "label names that contradict the labels, and labels outside the set's classes, are refused" {
+  relabel() {  # relabel DIR PYTHON-EXPRESSION-ON-info: edits the manifest and every shard's attributes
+    $PY - "$1" "$2" <<'PY'
+import hashlib, json, os, sys, h5py, numpy as np
+d, expr = sys.argv[1], sys.argv[2]
+m = json.load(open(d + "/manifest.json"))
+info = m["info"]; exec(expr)
+for e in m["shards"]:
+    p = d + "/" + e["file"]
+    with h5py.File(p, "r+") as f:
+        f.attrs["label_names"] = np.array(info["label_names"], dtype=h5py.string_dtype())
+        f.attrs["num_labels"] = info["num_labels"]
+    e["sha256"] = hashlib.sha256(open(p, "rb").read()).hexdigest(); e["bytes"] = os.path.getsize(p)
+json.dump(m, open(d + "/manifest.json", "w"))
+PY
+  }
+  cp -r "$SET/cons/val" "$WORK/dup" && relabel "$WORK/dup" 'info["label_names"] = ["5", "5", "7", "8", "9"]'
+  run sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/dup" --threads 1
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-eval: error: $WORK/dup: names two classes '5' (label_names)" ]
+  cp -r "$SET/cons/val" "$WORK/few" && relabel "$WORK/few" 'info["label_names"] = ["5", "6", "7"]; info["num_labels"] = 3'
+  run sherl-eval --adapter "$SET/run" --model "$SHERL_VIT" --data "$WORK/few" --threads 1
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-eval: error: $WORK/few: example "*" has class "*", outside the set's 0..2"* ]]
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --val "$WORK/dup" --out "$WORK/r" --quiet
+  [ "$status" -eq 1 ]
+  [ ! -e "$WORK/r" ]
+}
+
+@test "more refusals before any work: linear-probe options, preprocessing sizes, counts, paths" {
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons/train" --out "$WORK/r" --method linear \
+    --downsample-factor 3 --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"downsample_factor 3 does not divide hidden_size 128"* ]]
+  [ ! -e "$WORK/r" ]
+  cp -r "$SHERL_VIT" "$WORK/big"
+  $PY - "$WORK/big/preprocessor_config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c.update(do_resize=True, size={"height": 100000, "width": 100000})
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run timeout 60 sherl-extract --model "$WORK/big" "${TEST_INPUT[@]}" --limit 2 --out "$WORK/o" --quiet
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"$WORK/big/preprocessor_config.json: 'size' 100000x100000 is not the model's image_size 28"* ]]
+  for opt in "--per-label -3" "--limit -3" "--limit 0" "--examples-per-shard 0" "--batch-size -1"; do
+    run sherl-extract "${TEST_ARGS[@]}" $opt --out "$WORK/o2"
+    echo "$opt: $output"
+    [ "$status" -eq 2 ]
+    [[ "${lines[0]}" == "${opt%% *}: must be at least 1, not ${opt##* }" ]]
+  done
+  run sherl-extract "${TEST_ARGS[@]}" --select-labels '' --out "$WORK/o3"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"--select-labels lists an empty label"* ]]
+  run sherl-extract --model "$SHERL_VIT" --input - --labels - --out "$WORK/o4" < /dev/null
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"--input and --labels cannot both be standard input"* ]]
+  run sherl-train --model "$SHERL_VIT" --train "$WORK/nowhere" --out "$WORK/r" --quiet
+  [ "$output" = "sherl-train: error: $WORK/nowhere: no such directory" ]
+  run sherl-train --model "$SHERL_VIT" --train "$SET/cons" --out "$WORK/r" --quiet
+  [ "$output" = "sherl-train: error: $SET/cons: is the output of sherl-consolidate, not a shard set: give its train/ or val/" ]
+  ln -s loop2 "$WORK/loop1" && ln -s loop1 "$WORK/loop2"
+  run sherl-consolidate --input "$SET/train" --out "$WORK/loop1" --quiet
+  [[ "$output" == *"--out $WORK/loop1: is a loop of symbolic links"* ]]
+}

@@ -48,8 +48,10 @@ int main(int argc, char** argv) {
   app.add_option("--tiers", tiers, "tiers to store: 'all' or a comma list (0 = embeddings); the last is always kept")
       ->capture_default_str();
   app.add_option("--dtype", dtype, "stored dtype")->check(CLI::IsMember({"f16", "bf16", "f32"}))->capture_default_str();
-  app.add_option("--batch-size", o.batch_size, "examples per forward pass")->capture_default_str();
-  app.add_option("--examples-per-shard", o.examples_per_shard, "examples per shard file")->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "examples per forward pass")->check(sherl::at_least(1))
+      ->capture_default_str();
+  app.add_option("--examples-per-shard", o.examples_per_shard, "examples per shard file")->check(sherl::at_least(1))
+      ->capture_default_str();
   app.add_option("--shard", shard, "process only the i-th of N contiguous partitions (i/N)")->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, "floating point of the frozen forward pass: f32, bf16 or f16 (CUDA)")
@@ -66,8 +68,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--select-labels", o.input.select_labels, "keep only these labels, remapped to 0..C-1 in this order")
       ->delimiter(',');
-  app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label");
-  app.add_option("--limit", o.input.limit, "keep the first N selected examples");
+  app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label")->check(sherl::at_least(1));
+  app.add_option("--limit", o.input.limit, "keep the first N selected examples")->check(sherl::at_least(1));
   app.add_flag("--merge", merge, "only merge the partitions' manifests in --out into manifest.json");
   app.add_flag("--overwrite", o.overwrite, "replace a shard set in --out made from another model, input or tier set");
   app.add_flag("--quiet", o.quiet, "no progress line");
@@ -91,6 +93,7 @@ int main(int argc, char** argv) {
     o.input.model_dir = o.model_dir;
     o.command_line = sherl::command_line(argc, argv);
     parse_partition(shard, o);
+    if (input == "-" && o.input.labels_path == "-") throw sherl::Error("--input and --labels cannot both be standard input");
     // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
     sherl::create_output_directory(o.out_dir);
     std::unique_ptr<sherl::SpooledInput> input_spool, labels_spool;

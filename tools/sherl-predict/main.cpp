@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "lib/core/cli.h"
+#include "lib/core/error.h"
 #include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
@@ -26,10 +27,12 @@ int main(int argc, char** argv) {
   app.add_option("--format", o.input.format, "input format")
       ->check(CLI::IsMember({"auto", "idx", "image-csv", "tsv", "jsonl"}));
   app.add_option("--text-columns", o.input.text_columns, "text column(s) of TSV/JSONL input")->delimiter(',');
-  app.add_option("--label-column", o.input.label_column, "label column of TSV/JSONL/CSV input")->capture_default_str();
+  auto* label_column = app.add_option("--label-column", o.input.label_column, "label column of TSV/JSONL/CSV input")
+                           ->capture_default_str();
   app.add_option("--max-length", o.input.max_length, "text: tokens per example")->capture_default_str();
-  app.add_option("--limit", o.input.limit, "predict only the first N examples");
-  app.add_option("--batch-size", o.batch_size, "examples per forward pass")->capture_default_str();
+  app.add_option("--limit", o.input.limit, "predict only the first N examples")->check(sherl::at_least(1));
+  app.add_option("--batch-size", o.batch_size, "examples per forward pass")->check(sherl::at_least(1))
+      ->capture_default_str();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_option("--spool-dir", spool_dir, "where standard input is spooled")->capture_default_str();
@@ -41,6 +44,8 @@ int main(int argc, char** argv) {
     sherl::set_threads(threads);
     o.device = sherl::parse_device(device);
     o.header = !no_header;
+    o.labels_required = label_column->count() > 0;  // a column named on purpose must be there
+    if (input == "-" && o.input.labels_path == "-") throw sherl::Error("--input and --labels cannot both be standard input");
     // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
     std::unique_ptr<sherl::SpooledInput> input_spool, labels_spool;
     o.input.path = sherl::spooled_if_needed(input, spool_dir, "input", input_spool);
