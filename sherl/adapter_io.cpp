@@ -105,7 +105,7 @@ json info_json(const AdapterInfo& info, const std::string& weights_sha256, int64
   j["method"] = method_json(info.method, info.mtsa);
   j["tiers"] = info.tiers;
   j["late_layers"] = info.late_layers;
-  j["task"] = to_string(info.task);
+  j["task"] = task_name(info.task);
   j["num_outputs"] = info.num_outputs;
   j["label_names"] = info.label_names;
   j["backbone"] = to_json(info.backbone);

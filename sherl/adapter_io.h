@@ -34,7 +34,7 @@ struct AdapterInfo {
   MtsaOptions mtsa;                      // num_tiers must equal tiers.size(); recorded for "linear" too
   std::vector<int64_t> tiers;            // stored tier indices used (0 = embeddings), last = `last`
   int64_t late_layers = 1;               // K
-  Task task = Task::Classify;
+  Task task = LabelKind::Class;
   int64_t num_outputs = 0;               // classes / regression targets / labels
   std::vector<std::string> label_names;  // optional; when present, num_outputs of them
   BackboneIdentity backbone;

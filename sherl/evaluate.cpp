@@ -26,15 +26,6 @@ Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t bat
   return {torch::cat(outputs), torch::cat(targets), torch::cat(ids)};
 }
 
-Task task_of(LabelKind kind) {
-  switch (kind) {
-    case LabelKind::Class: return Task::Classify;
-    case LabelKind::Regression: return Task::Regress;
-    case LabelKind::MultiLabel: return Task::MultiLabel;
-  }
-  return Task::Classify;
-}
-
 std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,
                       int64_t late_layers, const std::string& what) {
   const ShardSetInfo& info = data.info();

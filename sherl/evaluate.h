@@ -19,9 +19,6 @@ struct Outputs {
 Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device,
                           const std::vector<int64_t>& tier_positions = {});
 
-// Task of a shard set's labels.
-Task task_of(LabelKind kind);
-
 // Checks that `data` can feed a model made for (backbone, tiers): same backbone and late
 // layers, and every tier the model uses stored (a shard set may hold more tiers than a
 // consolidated adapter uses). Returns the positions of the model's tiers among the stored

@@ -26,9 +26,9 @@ json evaluate_adapter(const std::string& adapter_dir, const std::string& model_d
   AdapterInfo info = read_adapter_info(adapter_dir);  // checked against the data before any weights load
   std::vector<int64_t> positions =
       check_compatible(data, info.backbone, info.tiers, info.late_layers, "adapter " + adapter_dir);
-  if (task_of(data.info().label_kind) != info.task)
+  if (data.info().label_kind != info.task)
     throw error_at(data_dir, "labels are of kind " + to_string(data.info().label_kind) + " but the adapter was trained to " +
-                                 to_string(info.task));
+                                 task_name(info.task));
   std::vector<int64_t> classes = class_mapping(data, info.label_names, info.num_outputs, "adapter " + adapter_dir);
   LoadedModel loaded = load_adapted_model(adapter_dir, model_dir, device);
   Outputs out = run_adapted_model(loaded.model, data, batch_size, device, positions);

@@ -4,22 +4,6 @@
 
 namespace sherl {
 
-std::string to_string(Task task) {
-  switch (task) {
-    case Task::Classify: return "classify";
-    case Task::Regress: return "regress";
-    case Task::MultiLabel: return "multilabel";
-  }
-  return "?";
-}
-
-Task parse_task(const std::string& name) {
-  if (name == "classify") return Task::Classify;
-  if (name == "regress") return Task::Regress;
-  if (name == "multilabel") return Task::MultiLabel;
-  throw Error("unknown task '" + name + "' (expected classify, regress or multilabel)");
-}
-
 HeadImpl::HeadImpl(int64_t hidden_size, int64_t num_outputs)
     : hidden_size_(hidden_size), num_outputs_(num_outputs) {
   if (hidden_size < 1 || num_outputs < 1)
@@ -40,10 +24,10 @@ namespace {
 
 void check_batch(const torch::Tensor& outputs, const torch::Tensor& targets, Task task) {
   if (outputs.dim() != 2)
-    throw Error("loss (" + to_string(task) + "): outputs must be [batch, outputs], got " +
+    throw Error("loss (" + task_name(task) + "): outputs must be [batch, outputs], got " +
                 std::to_string(outputs.dim()) + " dimensions");
   if (targets.dim() < 1 || targets.size(0) != outputs.size(0))
-    throw Error("loss (" + to_string(task) + "): " + std::to_string(outputs.size(0)) +
+    throw Error("loss (" + task_name(task) + "): " + std::to_string(outputs.size(0)) +
                 " outputs but targets of a different batch size");
 }
 
@@ -52,7 +36,7 @@ torch::Tensor float_targets(const torch::Tensor& outputs, const torch::Tensor& t
   torch::Tensor t = targets.to(outputs.device(), outputs.scalar_type());
   if (t.dim() == 1 && outputs.size(1) == 1) t = t.unsqueeze(1);
   if (t.sizes() != outputs.sizes())
-    throw Error("loss (" + to_string(task) + "): targets must have " +
+    throw Error("loss (" + task_name(task) + "): targets must have " +
                 std::to_string(outputs.size(1)) + " values per example");
   return t;
 }
@@ -62,12 +46,12 @@ torch::Tensor float_targets(const torch::Tensor& outputs, const torch::Tensor& t
 torch::Tensor task_loss(Task task, const torch::Tensor& outputs, const torch::Tensor& targets) {
   check_batch(outputs, targets, task);
   switch (task) {
-    case Task::Classify:
+    case LabelKind::Class:
       if (targets.dim() != 1) throw Error("loss (classify): targets must be [batch] class indices");
       return torch::nn::functional::cross_entropy(outputs, targets.to(outputs.device(), torch::kLong));
-    case Task::Regress:
+    case LabelKind::Regression:
       return torch::mse_loss(outputs, float_targets(outputs, targets, task));
-    case Task::MultiLabel:
+    case LabelKind::MultiLabel:
       return torch::binary_cross_entropy_with_logits(outputs, float_targets(outputs, targets, task));
   }
   throw Error("loss: unknown task");
@@ -75,9 +59,9 @@ torch::Tensor task_loss(Task task, const torch::Tensor& outputs, const torch::Te
 
 torch::Tensor predict(Task task, const torch::Tensor& outputs) {
   switch (task) {
-    case Task::Classify: return outputs.argmax(-1);
-    case Task::Regress: return outputs;
-    case Task::MultiLabel: return outputs.gt(0).to(torch::kLong);
+    case LabelKind::Class: return outputs.argmax(-1);
+    case LabelKind::Regression: return outputs;
+    case LabelKind::MultiLabel: return outputs.gt(0).to(torch::kLong);
   }
   throw Error("predict: unknown task");
 }

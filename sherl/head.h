@@ -6,14 +6,10 @@
 #include <cstdint>
 #include <string>
 
+#include "lib/core/types.h"
+
 namespace sherl {
 
-// classify: single-label classification (cross-entropy over num_outputs classes)
-// regress: real-valued targets (mean squared error over num_outputs values)
-// multilabel: independent binary labels (binary cross-entropy with logits)
-enum class Task { Classify, Regress, MultiLabel };
-std::string to_string(Task task);            // "classify", "regress", "multilabel"
-Task parse_task(const std::string& name);    // throws sherl::Error naming the accepted values
 
 // Linear(d, num_outputs), initialised like torch.nn.Linear. Its parameters are named
 // weight [num_outputs, d] and bias [num_outputs]; the adapter stores them as head.weight

@@ -1,6 +1,7 @@
 #include "sherl/metrics.h"
 
 #include "lib/core/error.h"
+#include "sherl/head.h"  // predict()
 
 #include <algorithm>
 #include <cmath>
@@ -165,11 +166,11 @@ json multilabel_metrics(const torch::Tensor& predicted, const torch::Tensor& tar
 json task_metrics(Task task, const torch::Tensor& outputs, const torch::Tensor& targets) {
   torch::Tensor predicted = predict(task, outputs);
   switch (task) {
-    case Task::Classify:
+    case LabelKind::Class:
       return classification_metrics(predicted, targets, outputs.size(-1));
-    case Task::Regress:
+    case LabelKind::Regression:
       return regression_metrics(predicted, targets.reshape(predicted.sizes()));
-    case Task::MultiLabel:
+    case LabelKind::MultiLabel:
       return multilabel_metrics(predicted, targets);
   }
   throw Error("metrics: unknown task");
@@ -177,9 +178,9 @@ json task_metrics(Task task, const torch::Tensor& outputs, const torch::Tensor& 
 
 std::string primary_metric(Task task) {
   switch (task) {
-    case Task::Classify: return "accuracy";
-    case Task::Regress: return "pearson";
-    case Task::MultiLabel: return "micro_f1";
+    case LabelKind::Class: return "accuracy";
+    case LabelKind::Regression: return "pearson";
+    case LabelKind::MultiLabel: return "micro_f1";
   }
   return "?";
 }

@@ -3,7 +3,7 @@
 // adapter.json. Inputs are tensors on any device (copied to the CPU in float64/int64).
 // A metric that is undefined for the data (e.g. Pearson of a constant vector) is JSON null.
 #include "lib/core/json.h"
-#include "sherl/head.h"
+#include "lib/core/types.h"  // Task
 
 #include <torch/torch.h>
 

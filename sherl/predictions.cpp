@@ -21,9 +21,9 @@ std::string class_name(int64_t c, const std::vector<std::string>& names) {
 }
 
 std::string describe(Task task, const torch::Tensor& row, const std::vector<std::string>& names) {
-  if (task == Task::Classify) return class_name(row.argmax().item<int64_t>(), names);
+  if (task == LabelKind::Class) return class_name(row.argmax().item<int64_t>(), names);
   std::string s;
-  if (task == Task::Regress) return join_scores(row);
+  if (task == LabelKind::Regression) return join_scores(row);
   for (int64_t j = 0; j < row.size(0); ++j)
     if (row[j].item<float>() > 0) s += (s.empty() ? "" : ",") + class_name(j, names);
   return s;
@@ -38,13 +38,13 @@ std::string prediction_header(bool with_target) {
 void write_prediction_rows(std::ostream& out, Task task, const torch::Tensor& outputs, const torch::Tensor& ids,
                            const std::vector<std::string>& label_names, const torch::Tensor& targets) {
   torch::Tensor logits = outputs.to(torch::kFloat32).contiguous();
-  torch::Tensor scores = task == Task::Classify     ? torch::softmax(logits, 1)
-                         : task == Task::MultiLabel ? torch::sigmoid(logits)
+  torch::Tensor scores = task == LabelKind::Class     ? torch::softmax(logits, 1)
+                         : task == LabelKind::MultiLabel ? torch::sigmoid(logits)
                                                     : logits;
   for (int64_t i = 0; i < logits.size(0); ++i) {
     out << ids[i].item<int64_t>() << '\t' << describe(task, logits[i], label_names) << '\t' << join_scores(scores[i]);
     if (targets.defined()) {
-      if (task == Task::Classify)
+      if (task == LabelKind::Class)
         out << '\t' << class_name(targets[i].item<int64_t>(), label_names);
       else
         out << '\t' << join_scores(targets[i].to(torch::kFloat32).reshape({-1}));

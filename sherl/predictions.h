@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "sherl/head.h"
+#include "lib/core/types.h"  // Task
 
 namespace sherl {
 

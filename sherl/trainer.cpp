@@ -168,7 +168,7 @@ class JsonLog {
 };
 
 void check_labels(const Batch& batch, Task task, int64_t num_outputs, const std::string& dir) {
-  if (task != Task::Classify) return;
+  if (task != LabelKind::Class) return;
   auto bad = (batch.labels < 0).logical_or(batch.labels >= num_outputs).nonzero();
   if (bad.numel() > 0) {
     int64_t i = bad[0][0].item<int64_t>();
@@ -244,10 +244,10 @@ TrainResult train(const TrainOptions& o) {
   check_compatible(train_set, backbone_id, info.tiers, info.late_layers, "--model " + o.model_dir);
   std::vector<int64_t> val_positions;
   if (val_set) val_positions = check_compatible(*val_set, info.backbone, info.tiers, info.late_layers, "the training shards");
-  Task task = o.task.empty() ? task_of(info.label_kind) : parse_task(o.task);
-  if (task != task_of(info.label_kind))
+  Task task = o.task.empty() ? info.label_kind : parse_task(o.task);
+  if (task != info.label_kind)
     throw error_at(o.train_dir, "labels are of kind " + to_string(info.label_kind) + ", which does not fit --task " +
-                                    to_string(task));
+                                    task_name(task));
   if (info.num_labels < 1) throw error_at(o.train_dir, "shards record no labels to train a head on");
   std::vector<int64_t> val_classes;
   if (val_set) val_classes = class_mapping(*val_set, info.label_names, info.num_labels, "the training shards " + o.train_dir);

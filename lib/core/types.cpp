@@ -20,6 +20,22 @@ LabelKind parse_label_kind(const std::string& s) {
   throw Error("unknown label kind '" + s + "' (expected class, regression or multilabel)");
 }
 
+std::string task_name(LabelKind k) {
+  switch (k) {
+    case LabelKind::Class: return "classify";
+    case LabelKind::Regression: return "regress";
+    case LabelKind::MultiLabel: return "multilabel";
+  }
+  return "?";
+}
+
+LabelKind parse_task(const std::string& name) {
+  if (name == "classify") return LabelKind::Class;
+  if (name == "regress") return LabelKind::Regression;
+  if (name == "multilabel") return LabelKind::MultiLabel;
+  throw Error("unknown task '" + name + "' (expected classify, regress or multilabel)");
+}
+
 bool BackboneIdentity::operator==(const BackboneIdentity& o) const {
   return model_type == o.model_type && hidden_size == o.hidden_size && num_layers == o.num_layers &&
          config_sha256 == o.config_sha256 && weights_sha256 == o.weights_sha256 &&

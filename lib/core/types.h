@@ -9,10 +9,19 @@
 
 namespace sherl {
 
-// What a data set's labels are, and so what a head is trained to do.
+// What a data set's labels are, and so what a head is trained to do: single-label
+// classification (cross-entropy), real-valued targets (mean squared error), independent
+// binary labels (binary cross-entropy). Two spellings, each kept by the files that use it:
+// the label kind of shards and --task of sherl-extract's predecessors ("class",
+// "regression", "multilabel") and the task of adapters and of --task ("classify",
+// "regress", "multilabel").
 enum class LabelKind { Class, Regression, MultiLabel };
 std::string to_string(LabelKind k);              // "class", "regression", "multilabel"
 LabelKind parse_label_kind(const std::string& s);  // those names; throws sherl::Error
+std::string task_name(LabelKind k);              // "classify", "regress", "multilabel"
+LabelKind parse_task(const std::string& name);   // those names; throws sherl::Error
+// What a head is trained to do: the kind of its labels, named for the code that trains.
+using Task = LabelKind;
 
 // Identity of the backbone that produced the features; shards of different identities are
 // never mixed, and the late route refuses a checkpoint whose identity differs.

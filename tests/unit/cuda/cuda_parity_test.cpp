@@ -128,7 +128,7 @@ TEST_F(Cuda, TrainingStepThroughTheLateRouteMatchesTheCpu) {
     model->eval();  // no dropout: the two devices draw different random numbers
     auto tiers = torch::randn({4, 50, 3, 128});
     auto labels = torch::tensor({0, 1, 2, 4});
-    auto loss = sherl::task_loss(sherl::Task::Classify,
+    auto loss = sherl::task_loss(sherl::LabelKind::Class,
                                  model->forward(tiers.to(device), torch::ones({4, 50}, torch::kInt64).to(device)),
                                  labels.to(device));
     loss.backward();

@@ -24,7 +24,7 @@ TEST(AdaptedModel, GradientsReachEveryMtsaParameterThroughFrozenLateLayers) {
   auto model = make_model(late, 6);
   auto tiers = torch::randn({4, 50, 6, 128});
   auto mask = torch::ones({4, 50}, torch::kInt64);
-  auto loss = sherl::task_loss(sherl::Task::Classify, model->forward(tiers, mask), torch::tensor({0, 1, 2, 3}));
+  auto loss = sherl::task_loss(sherl::LabelKind::Class, model->forward(tiers, mask), torch::tensor({0, 1, 2, 3}));
   loss.backward();
   for (auto& p : model->mtsa()->named_parameters()) {
     ASSERT_TRUE(p.value().grad().defined()) << p.key();
@@ -54,7 +54,7 @@ TEST(AdaptedModel, TrainingChangesTheMtsaButNotTheLateLayers) {
   auto labels = torch::randint(0, 5, {8}, torch::kInt64);
   for (int step = 0; step < 3; ++step) {
     opt.zero_grad();
-    sherl::task_loss(sherl::Task::Classify, model->forward(tiers, mask), labels).backward();
+    sherl::task_loss(sherl::LabelKind::Class, model->forward(tiers, mask), labels).backward();
     opt.step();
   }
   auto after_late = late->snapshot();

@@ -64,7 +64,7 @@ TEST_F(Precision, Bf16LateRouteKeepsFloat32OutsideAndCarriesGradients) {
     model->eval();
     auto outputs = model->forward(torch::randn({4, 50, 3, 128}), torch::ones({4, 50}, torch::kInt64));
     EXPECT_EQ(outputs.scalar_type(), torch::kFloat32);
-    sherl::task_loss(sherl::Task::Classify, outputs, torch::tensor({0, 1, 2, 4})).backward();
+    sherl::task_loss(sherl::LabelKind::Class, outputs, torch::tensor({0, 1, 2, 4})).backward();
     for (auto& p : model->mtsa()->named_parameters()) {
       EXPECT_EQ(p.value().scalar_type(), torch::kFloat32) << p.key();
       EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();

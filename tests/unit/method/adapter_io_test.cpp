@@ -24,7 +24,7 @@ AdapterInfo small_info(const std::string& projection, const std::string& output)
   info.mtsa = test::small_options(projection, output, 4, 16);
   info.tiers = {0, 2, 3, 5};
   info.late_layers = 1;
-  info.task = Task::Classify;
+  info.task = LabelKind::Class;
   info.num_outputs = 3;
   info.label_names = {"cat", "dog", "emu"};
   info.backbone = {"vit", 16, 6, "c0ffee", "beef"};

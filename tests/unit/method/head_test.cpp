@@ -24,7 +24,7 @@ TEST(Head, NamesShapesAndLinearInit) {
 }
 
 TEST(Head, TaskNames) {
-  for (Task t : {Task::Classify, Task::Regress, Task::MultiLabel}) EXPECT_EQ(parse_task(to_string(t)), t);
+  for (Task t : {LabelKind::Class, LabelKind::Regression, LabelKind::MultiLabel}) EXPECT_EQ(parse_task(task_name(t)), t);
   EXPECT_THROW(parse_task("classification"), Error);
 }
 
@@ -33,15 +33,15 @@ TEST(Head, CrossEntropyByFormula) {
   torch::Tensor target = torch::tensor({1, 2}, torch::kLong);
   const double l0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(0.5)) - 2.0;
   const double l1 = std::log(std::exp(-1.0) + std::exp(0.0) + std::exp(3.0)) - 3.0;
-  EXPECT_NEAR(task_loss(Task::Classify, logits, target).item<double>(), (l0 + l1) / 2, 1e-6);
-  EXPECT_THROW(task_loss(Task::Classify, logits, torch::zeros({2, 3})), Error);
-  EXPECT_THROW(task_loss(Task::Classify, logits, torch::tensor({1}, torch::kLong)), Error);
+  EXPECT_NEAR(task_loss(LabelKind::Class, logits, target).item<double>(), (l0 + l1) / 2, 1e-6);
+  EXPECT_THROW(task_loss(LabelKind::Class, logits, torch::zeros({2, 3})), Error);
+  EXPECT_THROW(task_loss(LabelKind::Class, logits, torch::tensor({1}, torch::kLong)), Error);
 }
 
 TEST(Head, MseAcceptsOneDimensionalTargetsForOneOutput) {
   torch::Tensor out = torch::tensor({1.0f, 2.0f, 4.0f}).reshape({3, 1});
-  EXPECT_NEAR(task_loss(Task::Regress, out, torch::tensor({0.0f, 2.0f, 1.0f})).item<double>(), 10.0 / 3, 1e-6);
-  EXPECT_THROW(task_loss(Task::Regress, torch::zeros({3, 2}), torch::zeros({3})), Error);
+  EXPECT_NEAR(task_loss(LabelKind::Regression, out, torch::tensor({0.0f, 2.0f, 1.0f})).item<double>(), 10.0 / 3, 1e-6);
+  EXPECT_THROW(task_loss(LabelKind::Regression, torch::zeros({3, 2}), torch::zeros({3})), Error);
 }
 
 TEST(Head, BinaryCrossEntropyWithLogitsByFormula) {
@@ -49,8 +49,8 @@ TEST(Head, BinaryCrossEntropyWithLogitsByFormula) {
   torch::Tensor target = torch::tensor({1.0f, 1.0f}).reshape({1, 2});
   auto sig = [](double x) { return 1 / (1 + std::exp(-x)); };
   const double expected = -(std::log(sig(0.5)) + std::log(sig(-2.0))) / 2;
-  EXPECT_NEAR(task_loss(Task::MultiLabel, logits, target).item<double>(), expected, 1e-6);
-  torch::Tensor predicted = predict(Task::MultiLabel, logits);
+  EXPECT_NEAR(task_loss(LabelKind::MultiLabel, logits, target).item<double>(), expected, 1e-6);
+  torch::Tensor predicted = predict(LabelKind::MultiLabel, logits);
   EXPECT_TRUE(torch::equal(predicted, torch::tensor({1, 0}, torch::kLong).reshape({1, 2})));
 }
 

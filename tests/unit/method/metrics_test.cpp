@@ -82,13 +82,13 @@ TEST(Metrics, MultilabelByHand) {
 
 TEST(Metrics, TaskMetricsFromRawOutputs) {
   torch::Tensor logits = torch::tensor({{2.0, 1.0}, {0.0, 3.0}, {5.0, -1.0}}).reshape({3, 2});
-  json c = task_metrics(Task::Classify, logits, longs({0, 1, 1}));
+  json c = task_metrics(LabelKind::Class, logits, longs({0, 1, 1}));
   EXPECT_NEAR(c["accuracy"].get<double>(), 2.0 / 3.0, 1e-12);
-  json ml = task_metrics(Task::MultiLabel, logits, torch::tensor({1.f, 1.f, 0.f, 1.f, 0.f, 0.f}).reshape({3, 2}));
+  json ml = task_metrics(LabelKind::MultiLabel, logits, torch::tensor({1.f, 1.f, 0.f, 1.f, 0.f, 0.f}).reshape({3, 2}));
   EXPECT_DOUBLE_EQ(ml["exact_match"].get<double>(), 2.0 / 3.0);
-  json r = task_metrics(Task::Regress, torch::tensor({1.0, 2.0, 3.0}).reshape({3, 1}), doubles({2, 4, 6}));
+  json r = task_metrics(LabelKind::Regression, torch::tensor({1.0, 2.0, 3.0}).reshape({3, 1}), doubles({2, 4, 6}));
   EXPECT_NEAR(r["pearson"].get<double>(), 1.0, 1e-12);
-  EXPECT_EQ(primary_metric(Task::Regress), "pearson");
+  EXPECT_EQ(primary_metric(LabelKind::Regression), "pearson");
 }
 
 }  // namespace
