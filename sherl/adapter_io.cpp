@@ -44,7 +44,7 @@ const char* const kMethodSherl = "sherl";
 const char* const kMethodLinear = "linear";
 
 json method_json(const std::string& name, const MtsaOptions& o) {
-  return {{"name", name},                   {"projection", o.projection},     {"output", o.output},
+  return {{"name", name},                   {"projection", to_string(o.projection)}, {"output", to_string(o.output)},
           {"downsample_factor", o.downsample_factor}, {"temperature", o.temperature},
           {"dropout", o.dropout},           {"hidden_size", o.hidden_size},
           {"projection_size", o.projection_size()},    {"num_tiers", o.num_tiers}};
@@ -52,8 +52,13 @@ json method_json(const std::string& name, const MtsaOptions& o) {
 
 MtsaOptions method_from_json(const json& j, const std::string& where) {
   MtsaOptions o;
-  o.projection = get<std::string>(j, "projection", where);
-  o.output = get<std::string>(j, "output", where);
+  try {
+    o.projection = parse_projection_kind(get<std::string>(j, "projection", where));
+    o.output = parse_output_kind(get<std::string>(j, "output", where));
+  } catch (const Error& e) {
+    std::string what = e.what();
+    throw what.rfind(where, 0) == 0 ? e : error_at(where, what);
+  }
   o.downsample_factor = get<int64_t>(j, "downsample_factor", where);
   o.temperature = get<double>(j, "temperature", where);
   o.dropout = get<double>(j, "dropout", where);

@@ -59,6 +59,22 @@ std::string options_error(const std::string& what) { return "MTSA options: " + w
 
 }  // namespace
 
+std::string to_string(ProjectionKind k) { return k == ProjectionKind::Gated ? "gated" : "linear-ln"; }
+
+ProjectionKind parse_projection_kind(const std::string& name) {
+  if (name == "linear-ln") return ProjectionKind::LinearLn;
+  if (name == "gated") return ProjectionKind::Gated;
+  throw Error("MTSA projection '" + name + "' is not 'linear-ln' or 'gated'");
+}
+
+std::string to_string(OutputKind k) { return k == OutputKind::Linear ? "linear" : "ln"; }
+
+OutputKind parse_output_kind(const std::string& name) {
+  if (name == "ln") return OutputKind::Ln;
+  if (name == "linear") return OutputKind::Linear;
+  throw Error("MTSA output '" + name + "' is not 'ln' or 'linear'");
+}
+
 void MtsaOptions::validate() const {
   if (num_tiers < 1) throw Error(options_error("num_tiers must be at least 1"));
   if (hidden_size < 1) throw Error(options_error("hidden_size must be positive"));
@@ -71,10 +87,6 @@ void MtsaOptions::validate() const {
     throw Error(options_error("downsample_factor " + std::to_string(downsample_factor) + " leaves a width h = " +
                               std::to_string(projection_size()) + " (d = " + std::to_string(hidden_size) +
                               "); h must be at least 2"));
-  if (projection != "linear-ln" && projection != "gated")
-    throw Error(options_error("projection '" + projection + "' is not 'linear-ln' or 'gated'"));
-  if (output != "ln" && output != "linear")
-    throw Error(options_error("output '" + output + "' is not 'ln' or 'linear'"));
   if (!(dropout >= 0.0 && dropout < 1.0)) throw Error(options_error("dropout must be in [0, 1)"));
   if (!(temperature > 0.0)) throw Error(options_error("temperature must be positive"));
 }
@@ -86,7 +98,7 @@ MtsaImpl::MtsaImpl(const MtsaOptions& options) : options_(options) {
   proj_ = register_module("proj", torch::nn::ModuleList());
   for (int64_t i = 0; i < options_.num_tiers; ++i) {
     std::shared_ptr<TierProjectionImpl> p;
-    if (options_.projection == "gated")
+    if (options_.projection == ProjectionKind::Gated)
       p = std::make_shared<GatedProjection>(d, h);
     else
       p = std::make_shared<LinearLnProjection>(d, h);
@@ -98,7 +110,7 @@ MtsaImpl::MtsaImpl(const MtsaOptions& options) : options_(options) {
   // "out" is a plain container so that its parameters are named out.linear.* / out.norm.*.
   auto out = register_module("out", std::make_shared<torch::nn::Module>());
   out_linear_ = out->register_module("linear", torch::nn::Linear(h, d));
-  if (options_.output == "ln")
+  if (options_.output == OutputKind::Ln)
     out_norm_ = out->register_module(
         "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kOutputNormEps)));
 
@@ -116,7 +128,7 @@ torch::Tensor MtsaImpl::project(const torch::Tensor& tiers, int64_t first, int64
 
 std::array<torch::Tensor, 2> MtsaImpl::project_all(const torch::Tensor& tiers) {
   const int64_t B = tiers.size(0), T = tiers.size(1), n = options_.num_tiers, h = options_.projection_size();
-  if (options_.projection == "linear-ln") {
+  if (options_.projection == ProjectionKind::LinearLn) {
     LinearLnParameters p;
     for (const auto& projection : projections_) static_cast<const LinearLnProjection&>(*projection).add_parameters_to(p);
     torch::Tensor rows = tiers.reshape({B * T, n, tiers.size(3)});

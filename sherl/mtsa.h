@@ -29,14 +29,23 @@
 
 namespace sherl {
 
+// How each tier is projected from d to h: "linear-ln" (BERT/ViT) or "gated" (T5/CLIP-ViL).
+enum class ProjectionKind { LinearLn, Gated };
+// The output map from h back to d:
+//   "ln":     Up(z) = Dropout(LayerNorm_d(W_o relu(z) + b_o)), LayerNorm eps 1e-12 (BERT/ViT)
+//   "linear": Up(z) = W_o relu(z) + b_o                                          (T5)
+enum class OutputKind { Ln, Linear };
+std::string to_string(ProjectionKind k);
+ProjectionKind parse_projection_kind(const std::string& name);  // throws sherl::Error naming the choices
+std::string to_string(OutputKind k);
+OutputKind parse_output_kind(const std::string& name);
+
 struct MtsaOptions {
   int64_t num_tiers = 0;           // N, tiers given to forward() (the last one is `last`)
   int64_t hidden_size = 0;         // d, width of the backbone's hidden states
   int64_t downsample_factor = 2;   // h = d / downsample_factor (must divide d)
-  std::string projection = "linear-ln";  // "linear-ln" (BERT/ViT) or "gated" (T5/CLIP-ViL)
-  // "ln":     Up(z) = Dropout(LayerNorm_d(W_o relu(z) + b_o)), LayerNorm eps 1e-12 (BERT/ViT)
-  // "linear": Up(z) = W_o relu(z) + b_o                                          (T5)
-  std::string output = "ln";
+  ProjectionKind projection = ProjectionKind::LinearLn;
+  OutputKind output = OutputKind::Ln;
   double dropout = 0.1;            // of the "ln" output only
   double temperature = 0.1;        // T of the gate tanh(gamma / T)
 

@@ -64,10 +64,10 @@ TrainState state_from_json(const json& j) {
 // by how their paths are spelled: the paths are recorded, not compared.
 json run_arguments(const TrainOptions& o, const BackboneIdentity& backbone) {
   json args = {{"model", o.model_dir}, {"train", o.train_dir}, {"val", o.val_dir}, {"task", o.task},
-          {"method", to_string(o.method)}, {"projection", o.projection}, {"output", o.output},
+          {"method", to_string(o.method)}, {"projection", to_string(o.projection)}, {"output", to_string(o.output)},
           {"downsample_factor", o.downsample_factor}, {"epochs", o.epochs}, {"batch_size", o.batch_size},
           {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"warmup_steps", o.warmup_steps},
-          {"schedule", o.schedule}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed},
+          {"schedule", to_string(o.schedule)}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed},
           {"shuffle_buffer_bytes", o.shuffle_buffer_bytes}};
   // Only when not f32, so that checkpoints from before --precision still resume.
   if (o.precision != torch::kFloat32) args["precision"] = precision_name(o.precision);
@@ -189,8 +189,6 @@ void validate(const TrainOptions& o) {
   if (!(o.lr > 0)) throw Error("--lr must be positive");
   if (o.weight_decay < 0) throw Error("--weight-decay must not be negative");
   if (o.warmup_steps < 0) throw Error("--warmup must not be negative");
-  if (o.schedule != "cosine" && o.schedule != "linear" && o.schedule != "constant")
-    throw Error("--schedule " + o.schedule + ": expected cosine, linear or constant");
   if (!(o.clip_norm >= 0) || !std::isfinite(o.clip_norm)) throw Error("--clip-norm must be a finite number >= 0 (0: none)");
   if (o.patience < 0) throw Error("--patience must not be negative (0: never stop early)");
   if (o.shuffle_buffer_bytes < 0) throw Error("--shuffle-buffer-mb must not be negative");
@@ -222,12 +220,28 @@ void clear_run_directory(const TrainOptions& o, const RunPaths& paths) {
 
 }  // namespace
 
+std::string to_string(LrSchedule s) {
+  switch (s) {
+    case LrSchedule::Cosine: return "cosine";
+    case LrSchedule::Linear: return "linear";
+    case LrSchedule::Constant: return "constant";
+  }
+  return "?";
+}
+
+LrSchedule parse_lr_schedule(const std::string& name) {
+  if (name == "cosine") return LrSchedule::Cosine;
+  if (name == "linear") return LrSchedule::Linear;
+  if (name == "constant") return LrSchedule::Constant;
+  throw Error("--schedule " + name + ": expected cosine, linear or constant");
+}
+
 double scheduled_lr(const TrainOptions& o, int64_t step, int64_t total) {
   if (step < o.warmup_steps) return o.lr * (step + 1) / o.warmup_steps;
-  if (o.schedule == "constant") return o.lr;
+  if (o.schedule == LrSchedule::Constant) return o.lr;
   double progress = total > o.warmup_steps ? double(step - o.warmup_steps) / double(total - o.warmup_steps) : 1.0;
   progress = std::min(1.0, std::max(0.0, progress));
-  if (o.schedule == "linear") return o.lr * (1.0 - progress);
+  if (o.schedule == LrSchedule::Linear) return o.lr * (1.0 - progress);
   return o.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 

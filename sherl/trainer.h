@@ -11,19 +11,25 @@
 
 namespace sherl {
 
+// The learning rate after warm-up: half a cosine down to 0 at the last step, a straight
+// line down to 0, or the peak throughout.
+enum class LrSchedule { Cosine, Linear, Constant };
+std::string to_string(LrSchedule s);                 // "cosine", "linear", "constant"
+LrSchedule parse_lr_schedule(const std::string& name);  // throws sherl::Error naming the choices
+
 struct TrainOptions {
   std::string model_dir, train_dir, val_dir, out_dir;
   std::string task;                      // "" = from the shards' label kind
   Method method = Method::Sherl;
-  std::string projection = "linear-ln";
-  std::string output = "ln";
+  ProjectionKind projection = ProjectionKind::LinearLn;
+  OutputKind output = OutputKind::Ln;
   int64_t downsample_factor = 2;
   int64_t epochs = 30;
   int64_t batch_size = 64;
   double lr = 2e-3;
   double weight_decay = 0.01;
   int64_t warmup_steps = 100;
-  std::string schedule = "cosine";       // cosine | linear | constant (after warm-up)
+  LrSchedule schedule = LrSchedule::Cosine;  // after warm-up
   double clip_norm = 1.0;                // 0 = no clipping
   int64_t patience = 0;                  // stop after this many epochs without improvement (0 = never)
   int64_t seed = 0;

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Train a SHERL adapter (MTSA + head) through the frozen late layers from cached tiers."};
   app.set_version_flag("--version", std::string("sherl-train ") + SHERL_VERSION);
   sherl::TrainOptions o;
-  std::string method = "sherl", device = "auto", precision = "f32";
+  std::string method = "sherl", device = "auto", precision = "f32", projection = "linear-ln", output = "ln",
+              schedule = "cosine";
   int threads = 0;
   app.add_option("--model", o.model_dir, "the Hugging Face model directory the shards were extracted with")->required();
   app.add_option("--train", o.train_dir, "training shard set")->required();
@@ -27,9 +28,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"classify", "regress", "multilabel"}));
   app.add_option("--method", method, "sherl (MTSA + late route) or linear (linear probe on the final feature)")
       ->check(CLI::IsMember({"sherl", "linear"}))->capture_default_str();
-  app.add_option("--projection", o.projection, "MTSA tier projection")
+  app.add_option("--projection", projection, "MTSA tier projection")
       ->check(CLI::IsMember({"linear-ln", "gated"}))->capture_default_str();
-  app.add_option("--output", o.output, "MTSA output: ln (BERT/ViT style) or linear (T5 style)")
+  app.add_option("--output", output, "MTSA output: ln (BERT/ViT style) or linear (T5 style)")
       ->check(CLI::IsMember({"ln", "linear"}))->capture_default_str();
   app.add_option("--downsample-factor", o.downsample_factor, "MTSA width h = d / factor")->capture_default_str();
   app.add_option("--epochs", o.epochs, "epochs")->capture_default_str();
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
   app.add_option("--lr", o.lr, "peak learning rate (AdamW)")->capture_default_str();
   app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
   app.add_option("--warmup", o.warmup_steps, "linear warm-up steps")->capture_default_str();
-  app.add_option("--schedule", o.schedule, "decay after warm-up")
+  app.add_option("--schedule", schedule, "decay after warm-up")
       ->check(CLI::IsMember({"cosine", "linear", "constant"}))->capture_default_str();
   app.add_option("--clip-norm", o.clip_norm, "gradient-norm clipping (0: none)")->capture_default_str();
   app.add_option("--patience", o.patience, "stop after this many epochs without improvement (0: never)")
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
     o.device = sherl::parse_device(device);
     o.precision = sherl::parse_precision(precision, o.device);
     o.method = sherl::parse_method(method);
+    o.projection = sherl::parse_projection_kind(projection);
+    o.output = sherl::parse_output_kind(output);
+    o.schedule = sherl::parse_lr_schedule(schedule);
     o.shuffle_buffer_bytes = shuffle_mb << 20;
     o.command_line = sherl::command_line(argc, argv);
     // Temporaries of a run killed by SIGKILL (SIGINT and SIGTERM remove their own).

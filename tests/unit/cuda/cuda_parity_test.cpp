@@ -92,7 +92,7 @@ TEST_F(Cuda, MtsaForwardAndGradientsMatchTheCpu) {
     sherl::MtsaOptions o;
     o.num_tiers = 4;
     o.hidden_size = 32;
-    o.projection = projection;
+    o.projection = sherl::parse_projection_kind(projection);
     torch::manual_seed(1);
     sherl::Mtsa on_cpu(o);
     torch::manual_seed(1);

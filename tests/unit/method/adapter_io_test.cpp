@@ -85,8 +85,8 @@ TEST(AdapterIo, RoundTripBothVariants) {
     ScratchDir dir;
     Saved s = save_random(dir / "adapter", variant.first, variant.second);
     Adapter a = load_adapter(dir / "adapter");
-    EXPECT_EQ(a.info.mtsa.projection, variant.first);
-    EXPECT_EQ(a.info.mtsa.output, variant.second);
+    EXPECT_EQ(to_string(a.info.mtsa.projection), variant.first);
+    EXPECT_EQ(to_string(a.info.mtsa.output), variant.second);
     EXPECT_EQ(a.info.tiers, s.info.tiers);
     EXPECT_EQ(a.info.label_names, s.info.label_names);
     EXPECT_EQ(a.info.backbone.config_sha256, "c0ffee");
@@ -207,7 +207,7 @@ TEST(AdapterIo, SaveChecksConsistency) {
   bad.tiers = {0, 2, 3, 4};  // the last tier must be the input of layer L - K = 5
   EXPECT_THROW(save_adapter(dir.path(), bad, m, h), Error);
   bad = info;
-  bad.mtsa.output = "linear";
+  bad.mtsa.output = OutputKind::Linear;
   EXPECT_THROW(save_adapter(dir.path(), bad, m, h), Error);
   Head wrong(16, 4);
   EXPECT_THROW(save_adapter(dir.path(), info, m, wrong), Error);

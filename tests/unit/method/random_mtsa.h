@@ -18,8 +18,8 @@ inline MtsaOptions small_options(const std::string& projection, const std::strin
   MtsaOptions o;
   o.num_tiers = num_tiers;
   o.hidden_size = d;
-  o.projection = projection;
-  o.output = output;
+  o.projection = parse_projection_kind(projection);
+  o.output = parse_output_kind(output);
   return o;
 }
 
