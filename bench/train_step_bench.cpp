@@ -20,10 +20,10 @@
 #include "lib/core/runtime.h"
 #include "lib/model/backbone.h"
 #include "lib/shard/shard.h"
-#include "sherl/adapted_model.h"
-#include "sherl/batch_loader.h"
-#include "sherl/fused_adamw.h"
-#include "sherl/row_parallel_linear.h"
+#include "sherl/method/adapted_model.h"
+#include "sherl/workflows/batch_loader.h"
+#include "sherl/kernels/fused_adamw.h"
+#include "sherl/kernels/row_parallel_linear.h"
 
 namespace {
 

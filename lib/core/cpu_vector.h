@@ -1,6 +1,6 @@
 #pragma once
-// Small building blocks of the hand-written CPU kernels (sherl/tier_aggregation_cpu.cpp,
-// sherl/tier_projections.cpp, lib/model/input_attention.cpp): loops over one row of h
+// Small building blocks of the hand-written CPU kernels (sherl/kernels/tier_aggregation_cpu.cpp,
+// sherl/kernels/tier_projections.cpp, lib/model/input_attention.cpp): loops over one row of h
 // values that the compiler vectorises.
 
 // A kernel is built twice where the compiler can, for any x86-64 and for x86-64-v3 (AVX2,

@@ -7,7 +7,7 @@
 #include "lib/core/cli.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
-#include "sherl/consolidate.h"
+#include "sherl/workflows/consolidate.h"
 
 int main(int argc, char** argv) {
   sherl::prepare_process();

@@ -7,8 +7,8 @@
 #include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
-#include "sherl/evaluation_report.h"
-#include "sherl/row_parallel_linear.h"
+#include "sherl/workflows/evaluation_report.h"
+#include "sherl/kernels/row_parallel_linear.h"
 
 int main(int argc, char** argv) {
   sherl::prepare_process();

@@ -10,7 +10,7 @@
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/input/spool.h"
-#include "sherl/raw_prediction.h"
+#include "sherl/workflows/raw_prediction.h"
 
 int main(int argc, char** argv) {
   sherl::prepare_process();

@@ -9,8 +9,8 @@
 #include "lib/core/device.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
-#include "sherl/row_parallel_linear.h"
-#include "sherl/trainer.h"
+#include "sherl/kernels/row_parallel_linear.h"
+#include "sherl/workflows/trainer.h"
 
 int main(int argc, char** argv) {
   sherl::prepare_process();

@@ -11,9 +11,9 @@
 
 #include "lib/core/device.h"
 #include "lib/model/backbone.h"
-#include "sherl/adapted_model.h"
-#include "sherl/head.h"
-#include "sherl/mtsa.h"
+#include "sherl/method/adapted_model.h"
+#include "sherl/method/head.h"
+#include "sherl/method/mtsa.h"
 #include "tests/support/extraction.h"
 #include "tests/support/random_bert.h"
 

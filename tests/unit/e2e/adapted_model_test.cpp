@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "lib/model/backbone.h"
-#include "sherl/adapted_model.h"
-#include "sherl/head.h"
+#include "sherl/method/adapted_model.h"
+#include "sherl/method/head.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 
 #include "lib/core/error.h"
 #include "lib/model/backbone.h"
-#include "sherl/adapted_model.h"
-#include "sherl/head.h"
+#include "sherl/method/adapted_model.h"
+#include "sherl/method/head.h"
 #include "tests/support/extraction.h"
 #include "tests/support/random_bert.h"
 

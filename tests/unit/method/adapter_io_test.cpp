@@ -1,6 +1,6 @@
 // Adapter directories: round trip, the recorded description, and clear errors for every
 // kind of damage.
-#include "sherl/adapter_io.h"
+#include "sherl/method/adapter_io.h"
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "scratch_dir.h"
-#include "sherl/batch_loader.h"
+#include "sherl/workflows/batch_loader.h"
 
 namespace sherl {
 namespace {

@@ -3,7 +3,7 @@
 // batch built with LibTorch operations.
 #include <gtest/gtest.h>
 
-#include "sherl/batch_loader.h"
+#include "sherl/workflows/batch_loader.h"
 
 namespace sherl {
 namespace {

@@ -1,7 +1,7 @@
 // sherl::inverted_dropout: dropout with a counter-based mask on the CPU. The mask keeps the
 // right fraction at the right scale, follows torch::manual_seed (so a resumed run sees the
 // same masks), and does not depend on the thread count.
-#include "sherl/dropout.h"
+#include "sherl/kernels/dropout.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>

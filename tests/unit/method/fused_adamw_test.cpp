@@ -2,7 +2,7 @@
 // parameters after many steps (weight decay, a changing learning rate), checkpoints that
 // either optimizer resumes, the fallback for other dtypes, and clipping above and below
 // the threshold.
-#include "sherl/fused_adamw.h"
+#include "sherl/kernels/fused_adamw.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The task head and the loss of each task, against the formulas written out.
-#include "sherl/head.h"
+#include "sherl/method/head.h"
 
 #include "lib/core/error.h"
 

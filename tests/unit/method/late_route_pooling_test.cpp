@@ -8,7 +8,7 @@
 #include "lib/core/error.h"
 #include "lib/model/backbone.h"
 #include "lib/model/encoder_layer.h"
-#include "sherl/late_route.h"
+#include "sherl/method/late_route.h"
 
 namespace sherl {
 namespace {

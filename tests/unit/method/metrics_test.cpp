@@ -1,5 +1,5 @@
 // Metrics against values computed by hand (and cross-checked with sklearn/scipy formulas).
-#include "sherl/metrics.h"
+#include "sherl/report/metrics.h"
 
 #include "lib/core/error.h"
 

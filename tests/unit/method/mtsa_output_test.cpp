@@ -2,14 +2,14 @@
 // hand-written backward) against the same computation in LibTorch operations: outputs and
 // the gradients of y, the LayerNorm's affine and the gate, with and without a dropout mask;
 // and a whole MTSA in training mode, fused kernels against LibTorch's path, same masks.
-#include "sherl/mtsa_output.h"
+#include "sherl/kernels/mtsa_output.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
 
-#include "sherl/dropout.h"
+#include "sherl/kernels/dropout.h"
 #include "tests/unit/method/random_mtsa.h"
 
 namespace sherl {

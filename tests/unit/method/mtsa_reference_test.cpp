@@ -1,7 +1,7 @@
 // Parity of the MTSA forward pass with tests/python/mtsa_reference.py, an independent
 // PyTorch implementation written from docs/method.md. The adapter goes through
 // save_adapter, so the tensor names and adapter.json are checked on the way.
-#include "sherl/adapter_io.h"
+#include "sherl/method/adapter_io.h"
 
 #include "lib/model/safetensors.h"
 #include "tests/unit/method/random_mtsa.h"

@@ -1,7 +1,7 @@
 // The MTSA module: parameter names and initialisation, the properties the method
 // guarantees (closed gate at init, r_i >= 1, attention weights in the simplex), gradients,
 // masks, N == 1. Numerical parity with an independent implementation: mtsa_reference_test.
-#include "sherl/mtsa.h"
+#include "sherl/method/mtsa.h"
 
 #include "lib/core/error.h"
 #include "tests/unit/method/random_mtsa.h"

@@ -1,7 +1,7 @@
 #pragma once
 // Test helpers: an MTSA whose every term matters (non-zero gate, LayerNorm parameters away
 // from 1/0), and small random tier inputs.
-#include "sherl/mtsa.h"
+#include "sherl/method/mtsa.h"
 
 #include <torch/torch.h>
 

@@ -2,7 +2,7 @@
 // a hand-written backward) against torch::nn::functional::linear: outputs and gradients,
 // with strided rows (one tier of a [B, T, N, d] batch), without bias, and with inputs that
 // need no gradient (cached tiers).
-#include "sherl/row_parallel_linear.h"
+#include "sherl/kernels/row_parallel_linear.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>

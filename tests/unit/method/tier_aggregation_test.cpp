@@ -2,7 +2,7 @@
 // same computation in LibTorch operations (autograd): outputs and the gradients of every
 // input, with padding tokens, negative scores and negative cosines present, for several
 // tier counts and widths (h = 13 exercises the vector loops' remainders).
-#include "sherl/tier_aggregation.h"
+#include "sherl/method/tier_aggregation.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // hand-written backward) against the same projections as LibTorch modules: outputs and the
 // gradients of every weight, bias and LayerNorm affine, in float64 and float32, with one
 // tier or several, strided rows, and several threads or one.
-#include "sherl/tier_projections.h"
+#include "sherl/kernels/tier_projections.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>

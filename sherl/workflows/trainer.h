@@ -1,0 +1,58 @@
+#pragma once
+// sherl-train's work: train the MTSA and a head through the frozen late layers from cached
+// tiers, with AdamW, warm-up and decay, clipping, validation every epoch, the best adapter
+// kept, and a checkpoint every epoch from which --resume continues bit-identically (CPU).
+#include <torch/torch.h>
+
+#include <string>
+
+#include "lib/core/json.h"
+#include "sherl/method/adapted_model.h"
+
+namespace sherl {
+
+// The learning rate after warm-up: half a cosine down to 0 at the last step, a straight
+// line down to 0, or the peak throughout.
+enum class LrSchedule { Cosine, Linear, Constant };
+std::string to_string(LrSchedule s);                 // "cosine", "linear", "constant"
+LrSchedule parse_lr_schedule(const std::string& name);  // throws sherl::Error naming the choices
+
+struct TrainOptions {
+  std::string model_dir, train_dir, val_dir, out_dir;
+  std::string task;                      // "" = from the shards' label kind
+  Method method = Method::Sherl;
+  ProjectionKind projection = ProjectionKind::LinearLn;
+  OutputKind output = OutputKind::Ln;
+  int64_t downsample_factor = 2;
+  int64_t epochs = 30;
+  int64_t batch_size = 64;
+  double lr = 2e-3;
+  double weight_decay = 0.01;
+  int64_t warmup_steps = 100;
+  LrSchedule schedule = LrSchedule::Cosine;  // after warm-up
+  double clip_norm = 1.0;                // 0 = no clipping
+  int64_t patience = 0;                  // stop after this many epochs without improvement (0 = never)
+  int64_t seed = 0;
+  int64_t shuffle_buffer_bytes = 256 << 20;  // see sherl/workflows/batch_loader.h
+  torch::Device device = torch::kCPU;
+  torch::ScalarType precision = torch::kFloat32;  // of the frozen late layers (--precision)
+  bool resume = false;
+  bool overwrite = false;                // replace a finished run (adapter, checkpoint, log) in out_dir
+  bool quiet = false;
+  std::string command_line;
+};
+
+struct TrainResult {
+  int64_t epochs_run = 0;
+  int64_t best_epoch = 0;
+  json best_metrics;
+  double seconds_per_epoch = 0;          // mean over the epochs run in this process
+  int64_t peak_memory_bytes = 0;         // RSS on CPU, CUDA peak allocated on GPU
+};
+
+TrainResult train(const TrainOptions& options);
+
+// Learning rate at `step` (0-based) of `total` steps.
+double scheduled_lr(const TrainOptions& o, int64_t step, int64_t total);
+
+}  // namespace sherl
