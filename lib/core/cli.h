@@ -2,6 +2,8 @@
 // Command-line parsing shared by the tools (header-only: only tools/ link CLI11).
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace sherl {
 
 // Parses argv into `app`. Returns -1 when the tool should go on; otherwise the exit status
@@ -14,6 +16,17 @@ inline int parse_command_line(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+}
+
+// --device and --threads, which every tool that computes takes.
+struct ComputeOptions {
+  std::string device = "auto";
+  int threads = 0;
+};
+
+inline void add_compute_options(CLI::App& app, ComputeOptions& o) {
+  app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
 }
 
 // A check for an integer option that must be at least `min`, with a one-line message

@@ -62,6 +62,16 @@ SpooledInput::~SpooledInput() {
   unregister_temp_file(path_);
 }
 
+InputSpools prepare_input_files(const std::string& input, InputSpec& spec, const std::string& dir) {
+  if (input == "-" && spec.labels_path == "-") throw Error("--input and --labels cannot both be standard input");
+  InputSpools spools;
+  spec.path = spooled_if_needed(input, dir, "input", spools.input);
+  spec.display_name = input == "-" ? "<stdin>" : input;
+  spec.labels_display_name = spec.labels_path;
+  spec.labels_path = spooled_if_needed(spec.labels_path, dir, "labels", spools.labels);
+  return spools;
+}
+
 std::string spooled_if_needed(const std::string& source, const std::string& dir, const std::string& role,
                               std::unique_ptr<SpooledInput>& keep) {
   if (source.empty() || !needs_spool(source)) return source;

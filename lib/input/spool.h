@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "lib/input/source.h"
+
 namespace sherl {
 
 class SpooledInput {
@@ -32,5 +34,15 @@ std::string spooled_if_needed(const std::string& source, const std::string& dir,
 
 // Whether a file name in a directory is a spool (of this or another process).
 bool is_spool_name(const std::string& file_name);
+
+// The spools that an input and its labels needed (empty when none), kept alive while read.
+struct InputSpools {
+  std::unique_ptr<SpooledInput> input, labels;
+};
+
+// Points `spec` at `input` ("-": standard input) and at its spec.labels_path, spooled into
+// `dir` where they cannot be read twice, with the names messages should use. Refuses
+// standard input for both.
+InputSpools prepare_input_files(const std::string& input, InputSpec& spec, const std::string& dir);
 
 }  // namespace sherl

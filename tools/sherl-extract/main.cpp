@@ -12,6 +12,7 @@
 #include "lib/core/version.h"
 #include "lib/core/output_directory.h"
 #include "lib/extract/extractor.h"
+#include "lib/input/input_options.h"
 #include "lib/input/spool.h"
 
 namespace {
@@ -34,15 +35,12 @@ int main(int argc, char** argv) {
   CLI::App app{"Run a frozen backbone over a data set once and cache its tiers in feature shards."};
   app.set_version_flag("--version", std::string("sherl-extract ") + SHERL_VERSION);
   sherl::ExtractOptions o;
-  std::string input, tiers = "all", dtype = "f16", shard = "0/1", device = "auto", precision = "f32", task = "classify";
-  int threads = 0;
+  std::string input, tiers = "all", dtype = "f16", shard = "0/1", precision = "f32", task = "classify";
+  sherl::ComputeOptions compute;
   bool no_shuffle = false;
   bool merge = false;
   app.add_option("--model", o.model_dir, "Hugging Face model directory (config.json, *.safetensors)");
-  app.add_option("--input", input, "input file: IDX images, image CSV, TSV or JSON Lines; '-' for stdin");
-  app.add_option("--labels", o.input.labels_path, "IDX label file for IDX images");
-  app.add_option("--format", o.input.format, "input format")
-      ->check(CLI::IsMember({"auto", "idx", "image-csv", "tsv", "jsonl"}));
+  sherl::add_raw_input_options(app, input, o.input);
   app.add_option("--out", o.out_dir, "output shard-set directory")->required();
   app.add_option("--late-layers", o.late_layers, "late layers K the tiers are cut for")->capture_default_str();
   app.add_option("--tiers", tiers, "tiers to store: 'all' or a comma list (0 = embeddings); the last is always kept")
@@ -53,19 +51,13 @@ int main(int argc, char** argv) {
   app.add_option("--examples-per-shard", o.examples_per_shard, "examples per shard file")->check(sherl::at_least(1))
       ->capture_default_str();
   app.add_option("--shard", shard, "process only the i-th of N contiguous partitions (i/N)")->capture_default_str();
-  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sherl::add_compute_options(app, compute);
   app.add_option("--precision", precision, "floating point of the frozen forward pass: f32, bf16 or f16 (CUDA)")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}))->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_option("--zstd-level", o.compression.zstd_level, "zstd level, 0 = no compression")->capture_default_str();
   app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
   app.add_option("--task", task, "label kind: classify, regress or multilabel")
       ->check(CLI::IsMember({"classify", "regress", "multilabel"}))->capture_default_str();
-  app.add_option("--text-columns", o.input.text_columns, "text column(s) of TSV/JSONL input (one, or two for pairs)")
-      ->delimiter(',');
-  app.add_option("--label-column", o.input.label_column, "label column of TSV/JSONL/CSV input")->capture_default_str();
-  app.add_option("--max-length", o.input.max_length, "text: tokens per example, special tokens included")
-      ->capture_default_str();
   app.add_option("--select-labels", o.input.select_labels, "keep only these labels, remapped to 0..C-1 in this order")
       ->delimiter(',');
   app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label")->check(sherl::at_least(1));
@@ -83,8 +75,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (o.model_dir.empty() || input.empty()) throw sherl::Error("--model and --input are required (all but --merge)");
-    sherl::set_threads(threads);
-    o.device = sherl::parse_device(device);
+    sherl::set_threads(compute.threads);
+    o.device = sherl::parse_device(compute.device);
     o.precision = sherl::parse_precision(precision, o.device);
     o.dtype = sherl::parse_feature_dtype(dtype);
     o.tiers = tiers;
@@ -93,15 +85,10 @@ int main(int argc, char** argv) {
     o.input.model_dir = o.model_dir;
     o.command_line = sherl::command_line(argc, argv);
     parse_partition(shard, o);
-    if (input == "-" && o.input.labels_path == "-") throw sherl::Error("--input and --labels cannot both be standard input");
-    // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
     sherl::create_output_directory(o.out_dir);
-    std::unique_ptr<sherl::SpooledInput> input_spool, labels_spool;
-    o.input.path = sherl::spooled_if_needed(input, o.out_dir, "input", input_spool);
-    o.input.display_name = input == "-" ? "<stdin>" : input;
+    // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
+    sherl::InputSpools spools = sherl::prepare_input_files(input, o.input, o.out_dir);
     o.source_name = input;
-    o.input.labels_display_name = o.input.labels_path;
-    o.input.labels_path = sherl::spooled_if_needed(o.input.labels_path, o.out_dir, "labels", labels_spool);
     sherl::ExtractReport r = sherl::run_extraction(o);
     if (!o.quiet)
       std::cerr << "sherl-extract: " << r.examples << " examples in " << r.shards_written << " new shard(s), "

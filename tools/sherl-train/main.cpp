@@ -17,9 +17,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Train a SHERL adapter (MTSA + head) through the frozen late layers from cached tiers."};
   app.set_version_flag("--version", std::string("sherl-train ") + SHERL_VERSION);
   sherl::TrainOptions o;
-  std::string method = "sherl", device = "auto", precision = "f32", projection = "linear-ln", output = "ln",
+  std::string method = "sherl", precision = "f32", projection = "linear-ln", output = "ln",
               schedule = "cosine";
-  int threads = 0;
+  sherl::ComputeOptions compute;
   app.add_option("--model", o.model_dir, "the Hugging Face model directory the shards were extracted with")->required();
   app.add_option("--train", o.train_dir, "training shard set")->required();
   app.add_option("--val", o.val_dir, "validation shard set (best epoch kept by its metric)");
@@ -47,10 +47,9 @@ int main(int argc, char** argv) {
   int64_t shuffle_mb = o.shuffle_buffer_bytes >> 20;
   app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
       ->capture_default_str();
-  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sherl::add_compute_options(app, compute);
   app.add_option("--precision", precision, "floating point of the frozen late layers: f32 or bf16")
       ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads of LibTorch (0: OMP_NUM_THREADS, else one per core)");
   app.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
   app.add_flag("--overwrite", o.overwrite, "replace a run or adapter already in --out");
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
@@ -58,9 +57,9 @@ int main(int argc, char** argv) {
   sherl::use_thread_pool_settings(argv);
 
   return sherl::run_tool("sherl-train", [&] {
-    sherl::set_threads(threads);
+    sherl::set_threads(compute.threads);
     sherl::use_single_threaded_blas();  // the MTSA's products run on LibTorch's threads
-    o.device = sherl::parse_device(device);
+    o.device = sherl::parse_device(compute.device);
     o.precision = sherl::parse_precision(precision, o.device);
     o.method = sherl::parse_method(method);
     o.projection = sherl::parse_projection_kind(projection);

@@ -1,0 +1,29 @@
+#pragma once
+// The command-line options that describe a raw input, declared once for every tool that
+// reads one (sherl-extract, sherl-predict): a new input option reaches them all. Header-only,
+// since only tools link CLI11.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "lib/input/source.h"
+
+namespace sherl {
+
+// --input, --labels, --format, --text-columns, --label-column and --max-length into `spec`
+// (--input into `input`, to be spooled or not: lib/input/spool.h). Returns --label-column,
+// so that a tool can tell whether it was given.
+inline CLI::Option* add_raw_input_options(CLI::App& app, std::string& input, InputSpec& spec) {
+  app.add_option("--input", input, "input file: IDX images, image CSV, TSV or JSON Lines; '-' for stdin");
+  app.add_option("--labels", spec.labels_path, "IDX label file for IDX images");
+  app.add_option("--format", spec.format, "input format")->check(CLI::IsMember({"auto", "idx", "image-csv", "tsv", "jsonl"}));
+  app.add_option("--text-columns", spec.text_columns, "text column(s) of TSV/JSONL input (one, or two for pairs)")
+      ->delimiter(',');
+  CLI::Option* label_column =
+      app.add_option("--label-column", spec.label_column, "label column of TSV/JSONL/CSV input")->capture_default_str();
+  app.add_option("--max-length", spec.max_length, "text: tokens per example, special tokens included")
+      ->capture_default_str();
+  return label_column;
+}
+
+}  // namespace sherl
