@@ -4,6 +4,10 @@
 // range of <dir>/.sherl-lock: the kernel releases it when the process ends, however it ends
 // (no stale lock after SIGKILL or a crash), and it works across hosts on file systems that
 // support POSIX locks (NFS with lockd, Lustre, GPFS). The file itself stays.
+//
+// POSIX record locks belong to the process: two locks of one process never conflict, and
+// closing any descriptor of the file releases all of them. So a process holds at most one
+// DirectoryLock per directory at a time (one is destroyed before the next is made).
 #include <cstdint>
 #include <string>
 

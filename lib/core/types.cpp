@@ -53,6 +53,16 @@ const char* const* preprocessing_files() {
   return kFiles;
 }
 
+std::string first_difference(const BackboneIdentity& a, const BackboneIdentity& b) {
+  if (a.model_type != b.model_type) return "model_type";
+  if (a.hidden_size != b.hidden_size) return "hidden_size";
+  if (a.num_layers != b.num_layers) return "num_layers";
+  if (a.config_sha256 != b.config_sha256) return "config_sha256";
+  if (a.weights_sha256 != b.weights_sha256) return "weights_sha256";
+  if (a.preprocessing_sha256 != b.preprocessing_sha256) return "preprocessing_sha256";
+  return "";
+}
+
 json to_json(const BackboneIdentity& b) {
   return {{"model_type", b.model_type},         {"hidden_size", b.hidden_size},
           {"num_layers", b.num_layers},         {"config_sha256", b.config_sha256},

@@ -41,6 +41,9 @@ struct BackboneIdentity {
 // The file names (in a Hugging Face model directory) that preprocessing_sha256 covers.
 const char* const* preprocessing_files();
 
+// The first field in which two identities differ ("weights_sha256", ...), or "".
+std::string first_difference(const BackboneIdentity& a, const BackboneIdentity& b);
+
 json to_json(const BackboneIdentity& b);
 // Throws sherl::Error("<where>: ...") naming the missing or mistyped key. A missing
 // preprocessing_sha256 (sets written before it existed) reads as "".

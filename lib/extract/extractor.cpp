@@ -93,22 +93,33 @@ bool holds_results(const std::string& dir) {
 
 // Makes `dir` this extraction's and records its identity in extract.json. A directory of
 // another extraction or tool is refused, or with --overwrite cleared of its shard-set files
-// (nothing else) first: while holding every block's lock, so that no partition of another
-// run is writing there. An extract.json with no result yet (a first run that failed) is
-// simply replaced.
+// (nothing else) first. An extract.json with no result yet (a first run that failed) is
+// replaced without --overwrite. Both happen under the lock of every block, so never while
+// another run writes there; and the conflict is looked at again under it, since a partition
+// of this same run may have claimed the directory meanwhile (then there is nothing to do).
 void claim_directory(const std::string& dir, const json& identity, bool overwrite) {
-  const std::string conflict = ownership_conflict(dir, identity);
   const std::string run_file = (fs::path(dir) / kRunFile).string();
+  std::string conflict = ownership_conflict(dir, identity);
   if (conflict.empty()) {
     if (!fs::exists(run_file)) write_file_atomic(run_file, identity.dump(2) + "\n");
     return;
   }
-  if (holds_results(dir) || !fs::exists(run_file)) {
-    if (!overwrite)
+  auto refuse_unless_overwrite = [&] {
+    if ((holds_results(dir) || !fs::exists(run_file)) && !overwrite)
       throw error_at(dir, conflict + "; use a new or empty --out, or add --overwrite to replace the shard set in it");
-    DirectoryLock every_block(dir, "sherl-extract writing shards there");
-    remove_shard_set_files(dir);
+  };
+  refuse_unless_overwrite();
+  std::optional<DirectoryLock> every_block;
+  try {
+    every_block.emplace(dir, "sherl-extract writing shards there");
+  } catch (const Error&) {
+    if (ownership_conflict(dir, identity).empty()) return;  // claimed by a partition of this run
+    throw;
   }
+  conflict = ownership_conflict(dir, identity);
+  if (conflict.empty()) return;
+  refuse_unless_overwrite();
+  remove_shard_set_files(dir);
   write_file_atomic(run_file, identity.dump(2) + "\n");
 }
 
@@ -309,17 +320,21 @@ ExtractReport run_extraction(const ExtractOptions& o) {
 
   BackboneIdentity id = backbone_identity(o.model_dir);
   InputPlan plan = plan_input(o.input);
-  if (plan.selected == 0) throw error_at(o.input.display_name.empty() ? o.input.path : o.input.display_name,
-                                         "no examples to extract (empty input or nothing selected)");
+  if (plan.selected == 0) throw error_at(display_of(o.input), "no examples to extract (empty input or nothing selected)");
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
   create_output_directory(o.out_dir);
   std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
-  claim_directory(o.out_dir, run_identity(o, info, plan, labels_digest(o.input)), o.overwrite);
+  check_backbone_config(o.model_dir);  // before anything is written
+  const json identity = run_identity(o, info, plan, labels_digest(o.input));
+  claim_directory(o.out_dir, identity, o.overwrite);
   // Partitions write disjoint blocks and may run at once; two runs over the same blocks may not.
   std::optional<DirectoryLock> lock;
   if (!blocks.empty())
     lock.emplace(o.out_dir, "sherl-extract writing the same shards", blocks.front().index,
                  static_cast<int64_t>(blocks.size()));
+  // Another run may have claimed the directory between the claim and the lock.
+  if (std::string conflict = ownership_conflict(o.out_dir, identity); !conflict.empty())
+    throw error_at(o.out_dir, conflict + ": another extraction claimed it meanwhile");
 
   remove_stale_temporaries(o.out_dir, blocks, part_manifest_name(o.partition, o.partitions));
   ExtractReport report;

@@ -9,6 +9,7 @@
 #include "lib/core/error.h"
 #include "lib/core/json.h"
 #include "lib/input/idx_reader.h"
+#include "lib/input/image_preprocess.h"
 #include "lib/input/jsonl_reader.h"
 #include "lib/input/tsv_reader.h"
 #include "lib/input/input_formats.h"
@@ -67,6 +68,8 @@ void check_model_takes(const InputSpec& spec, const std::string& format) {
   if (image_model != is_image_format(format))
     throw error_at(display_of(spec), "a " + format + " input cannot feed " + (image_model ? "an image" : "a text") +
                                          " model (" + file + ")");
+  // The preprocessing is checked now (its sizes against the model's), before any work.
+  if (image_model) ImagePreprocessor::from_model_dir(spec.model_dir);
 }
 
 void scan_labels(const InputSpec& spec, const std::string& format, const LabelVisitor& visit) {

@@ -53,8 +53,10 @@ double checkpoint_values(const std::string& model_dir) {
 
 // Every size in config.json becomes a tensor the checkpoint must hold, and the modules are
 // allocated before the first shape is compared: a config that implies more values than the
-// checkpoint holds (a hostile or mismatched one) would exhaust memory first. Each size is
-// bounded by the tensor it implies, key by key, so the message names the key.
+// checkpoint holds (a hostile or mismatched one) would exhaust memory first. The width and
+// the feed-forward size are bounded by the one matrix each implies; then the values all the
+// sizes imply together (a lower bound: biases and norms left out) are bounded by what the
+// checkpoint holds, naming the key with the largest share.
 void check_config_fits_checkpoint(const ModelConfig& config, const std::string& model_dir) {
   double held = 0;
   try {
@@ -62,32 +64,40 @@ void check_config_fits_checkpoint(const ModelConfig& config, const std::string& 
   } catch (const Error&) {
     return;  // no weights or a malformed file: loading them reports it, after the config's own checks
   }
-  const double d = static_cast<double>(config.require_positive_int("hidden_size"));
-  auto need = [&](const std::string& key, double values, const std::string& what) {
-    if (values > held)
-      throw config.error(key, std::to_string(config.get_int(key, 0)) + " implies " + what + " of " +
-                                  std::to_string(static_cast<long long>(std::min(values, 9e18))) +
-                                  " values, but the checkpoint holds " +
-                                  std::to_string(static_cast<long long>(held)) +
-                                  " in all; does config.json belong to these weights?");
+  auto size = [&](const char* key, int64_t fallback) { return static_cast<double>(config.get_int(key, fallback)); };
+  auto refuse = [&](const std::string& key, double values) {
+    return config.error(key, std::to_string(config.get_int(key, 0)) + " implies " +
+                                 std::to_string(static_cast<long long>(std::min(values, 9e18))) +
+                                 " values, but the checkpoint holds " + std::to_string(static_cast<long long>(held)) +
+                                 " in all; does config.json belong to these weights?");
   };
-  need("hidden_size", d * d, "an attention projection");
-  need("intermediate_size", d * static_cast<double>(config.get_int("intermediate_size", 1)), "a feed-forward matrix");
-  need("num_hidden_layers", 4 * d * d * static_cast<double>(config.get_int("num_hidden_layers", 1)),
-       "attention projections");
-  if (config.has("image_size")) {
-    double per_side = static_cast<double>(config.get_int("image_size", 1)) /
-                      static_cast<double>(std::max<int64_t>(1, config.get_int("patch_size", 1)));
-    need("image_size", per_side * per_side * d, "position embeddings");
+  const double d = static_cast<double>(config.require_positive_int("hidden_size"));
+  if (d * d > held) throw refuse("hidden_size", d * d);
+  if (d * size("intermediate_size", 1) > held) throw refuse("intermediate_size", d * size("intermediate_size", 1));
+  const double per_side = size("image_size", 0) / std::max(1.0, size("patch_size", 1));
+  const std::pair<const char*, double> shares[] = {
+      {"num_hidden_layers", size("num_hidden_layers", 1) * (4 * d * d + 2 * d * size("intermediate_size", 1))},
+      {"vocab_size", size("vocab_size", 0) * d},
+      {"max_position_embeddings", size("max_position_embeddings", 0) * d},
+      {"type_vocab_size", size("type_vocab_size", 0) * d},
+      {"image_size", per_side * per_side * d},
+      {"patch_size", size("num_channels", 3) * size("patch_size", 0) * size("patch_size", 0) * d},
+  };
+  double total = 0;
+  const std::pair<const char*, double>* largest = &shares[0];
+  for (const auto& share : shares) {
+    total += share.second;
+    if (share.second > largest->second) largest = &share;
   }
-  if (config.has("vocab_size"))
-    need("vocab_size", static_cast<double>(config.get_int("vocab_size", 1)) * d, "token embeddings");
-  if (config.has("max_position_embeddings"))
-    need("max_position_embeddings", static_cast<double>(config.get_int("max_position_embeddings", 1)) * d,
-         "position embeddings");
+  if (total > held) throw refuse(largest->first, total);
 }
 
 }  // namespace
+
+void check_backbone_config(const std::string& model_dir) {
+  ModelConfig config(model_dir);
+  check_config_fits_checkpoint(config, model_dir);
+}
 
 Backbone load_backbone(const std::string& model_dir, torch::Device device) {
   ModelConfig config(model_dir);

@@ -36,8 +36,6 @@ enum class PoolingKind {
   LastToken,   // the last real token (decoders)
 };
 enum class AttentionKind { Bidirectional, Causal };
-std::string to_string(PoolingKind k);    // "first-token", "mean", "end-of-text", "last-token"
-std::string to_string(AttentionKind k);  // "bidirectional", "causal"
 
 class BackboneImpl : public torch::nn::Module {
  public:
@@ -65,7 +63,8 @@ class BackboneImpl : public torch::nn::Module {
   OutputRows pooled_rows(const torch::Tensor& mask, const torch::Tensor& input_ids = {}) const;
   // The backbone's pooling of its last layer's output at `rows` (as that layer computed
   // them): [B, d], after the final normalisation where the family has one (ViT's
-  // layernorm). Mean pooling averages the rows of real tokens.
+  // layernorm). Mean pooling averages the rows of real tokens. Given every row, it picks
+  // the pooled ones itself (not for end-of-text pooling, which needs the input ids).
   torch::Tensor pool(const torch::Tensor& last_rows, const LayerState& state, const OutputRows& rows = {});
   // Parameters of layer i only (for freezing checks and the late route).
   virtual std::vector<torch::Tensor> layer_parameters(int64_t i) = 0;
@@ -95,6 +94,11 @@ ModelInputs pin(const ModelInputs& inputs);
 // checkpoint is ignored. Throws sherl::Error naming the file and key / tensor on any problem
 // (missing or unsupported config key, missing tensor, wrong shape).
 Backbone load_backbone(const std::string& model_dir, torch::Device device = torch::kCPU);
+
+// Checks config.json against the checkpoint without building anything: the sizes it
+// implies must fit in the values the weight files hold (a hostile or mismatched config is
+// refused naming the key before any memory is allocated for it). load_backbone does it too.
+void check_backbone_config(const std::string& model_dir);
 
 // config + weights hashes and dimensions, without building the model.
 BackboneIdentity backbone_identity(const std::string& model_dir);

@@ -6,18 +6,6 @@
 
 namespace sherl {
 
-std::string to_string(PoolingKind k) {
-  switch (k) {
-    case PoolingKind::FirstToken: return "first-token";
-    case PoolingKind::Mean: return "mean";
-    case PoolingKind::EndOfText: return "end-of-text";
-    case PoolingKind::LastToken: return "last-token";
-  }
-  return "?";
-}
-
-std::string to_string(AttentionKind k) { return k == AttentionKind::Causal ? "causal" : "bidirectional"; }
-
 LayerState BackboneImpl::layer_state(const torch::Tensor& mask, const torch::Tensor& like) const {
   LayerState state{mask, mask.defined() ? attention_bias_from_mask(mask, like) : torch::Tensor()};
   if (attention() == AttentionKind::Causal) {
@@ -33,6 +21,8 @@ LayerState BackboneImpl::layer_state(const torch::Tensor& mask, const torch::Ten
 }
 
 OutputRows BackboneImpl::pooled_rows(const torch::Tensor& mask, const torch::Tensor& input_ids) const {
+  if (!mask.defined() && (pooling() == PoolingKind::Mean || pooling() == PoolingKind::LastToken))
+    throw Error(model_type() + " backbone: its pooling needs the token mask");
   switch (pooling()) {
     case PoolingKind::FirstToken: return OutputRows::first(1);
     case PoolingKind::Mean: return {};

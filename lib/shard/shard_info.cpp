@@ -44,12 +44,7 @@ ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where) {
 }
 
 std::string first_difference(const ShardSetInfo& a, const ShardSetInfo& b) {
-  if (a.backbone.model_type != b.backbone.model_type) return "backbone.model_type";
-  if (a.backbone.hidden_size != b.backbone.hidden_size) return "backbone.hidden_size";
-  if (a.backbone.num_layers != b.backbone.num_layers) return "backbone.num_layers";
-  if (a.backbone.config_sha256 != b.backbone.config_sha256) return "backbone.config_sha256";
-  if (a.backbone.weights_sha256 != b.backbone.weights_sha256) return "backbone.weights_sha256";
-  if (a.backbone.preprocessing_sha256 != b.backbone.preprocessing_sha256) return "backbone.preprocessing_sha256";
+  if (std::string field = first_difference(a.backbone, b.backbone); !field.empty()) return "backbone." + field;
   if (a.tiers != b.tiers) return "tiers";
   if (a.late_layers != b.late_layers) return "late_layers";
   if (a.dtype != b.dtype) return "dtype";

@@ -205,7 +205,7 @@ std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end, bo
   torch::Tensor values = stored_dtype ? raw : to_float32(raw);
   for (int64_t i = begin; i < end; ++i) out.push_back(m.example(i, values, static_cast<int64_t>(first)));
   // Readers that convert check here; those that keep the stored dtype check the batches
-  // they make (sherl/workflows/evaluate.h).
+  // they make (check_finite, sherl/workflows/batch_loader.h).
   if (!stored_dtype && !torch::isfinite(values).all().item<bool>())
     for (const ShardExample& e : out)
       if (!torch::isfinite(e.features).all().item<bool>())

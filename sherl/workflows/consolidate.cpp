@@ -282,8 +282,6 @@ json consolidate(const ConsolidateOptions& o) {
   std::vector<int64_t> val = stratified_validation(labels, o.val_fraction, o.seed);
   std::vector<bool> in_val(static_cast<size_t>(set.size()), false);
   for (int64_t position : val) in_val[position] = true;
-  if (static_cast<int64_t>(val.size()) == set.size())
-    throw error_at(o.input_dir, "--val-fraction " + std::to_string(o.val_fraction) + " leaves no training example");
   if (set.info().label_kind == LabelKind::Class && o.val_fraction > 0) warn_missing_classes(set.info(), labels, in_val);
   auto [train_tokens, val_tokens] = split_token_counts(set, in_val);
 

@@ -29,10 +29,12 @@ Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t bat
 std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,
                       int64_t late_layers, const std::string& what) {
   const ShardSetInfo& info = data.info();
-  if (info.backbone != backbone)
-    throw error_at(data.dir(), "shards were extracted with another backbone (" + info.backbone.model_type +
-                                   ", config " + info.backbone.config_sha256.substr(0, 12) + ", weights " +
-                                   info.backbone.weights_sha256.substr(0, 12) + ") than " + what);
+  if (std::string field = first_difference(info.backbone, backbone); !field.empty()) {
+    const json ours = to_json(info.backbone), theirs = to_json(backbone);
+    auto value = [&](const json& j) { return j.at(field).is_string() ? j.at(field).get<std::string>() : j.at(field).dump(); };
+    throw error_at(data.dir(), "shards were extracted with another backbone than " + what + " (" + field + " " +
+                                   value(ours) + ", not " + value(theirs) + ")");
+  }
   if (info.late_layers != late_layers)
     throw error_at(data.dir(), "shards were cut for " + std::to_string(info.late_layers) + " late layer(s), " + what +
                                    " for " + std::to_string(late_layers));
@@ -55,7 +57,7 @@ std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdenti
 std::vector<int64_t> class_mapping(const ShardSet& data, const std::vector<std::string>& model_classes,
                                    int64_t model_outputs, const std::string& what) {
   const ShardSetInfo& info = data.info();
-  if (info.label_kind != LabelKind::Class) return {};
+  if (info.label_kind == LabelKind::Regression) return {};
   auto list = [](const std::vector<std::string>& names) {
     std::string s;
     for (const auto& n : names) s += (s.empty() ? "" : ",") + n;
@@ -86,11 +88,20 @@ std::vector<int64_t> class_mapping(const ShardSet& data, const std::vector<std::
                                      list(model_classes) + " of " + what);
     map.push_back(it - model_classes.begin());
   }
+  // Multi-hot targets say something of every label: the set must name all of the model's.
+  if (info.label_kind == LabelKind::MultiLabel && info.num_labels != model_outputs)
+    throw error_at(data.dir(), "labels " + list(info.label_names) + " are not all of " + list(model_classes) + " of " +
+                                   what + " (a multi-label set must name every one)");
   return map;
 }
 
 void apply_class_mapping(Outputs& out, const std::vector<int64_t>& map, const ShardSet& data) {
-  if (out.targets.scalar_type() != torch::kInt64) return;  // not classes
+  if (data.info().label_kind == LabelKind::MultiLabel) {  // columns in the model's order
+    if (!map.empty())
+      out.targets = torch::zeros_like(out.targets).index_copy_(1, torch::tensor(map, torch::kInt64), out.targets);
+    return;
+  }
+  if (out.targets.scalar_type() != torch::kInt64) return;  // regression targets
   const int64_t classes = data.info().num_labels;
   auto outside = out.targets.lt(0).logical_or(out.targets.ge(classes)).nonzero();
   if (outside.numel() > 0) {

@@ -26,14 +26,16 @@ Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t bat
 std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,
                       int64_t late_layers, const std::string& what);
 
-// How the classes of `data` map onto a model's (by name): empty when they are the same
-// classes in the same order, else map[c] = the model's index of the data's class c. Throws
-// sherl::Error naming the directory and the class when one of the data's classes is not the
-// model's ("what" names the model, e.g. "adapter runs/a"). Other label kinds: empty.
+// How the classes (or multi-label labels) of `data` map onto a model's, by name: empty when
+// they are the same in the same order, else map[c] = the model's index of the data's class c.
+// Throws sherl::Error naming the directory and the class when one of the data's classes is
+// not the model's, or a multi-label set lacks one of the model's labels ("what" names the
+// model, e.g. "adapter runs/a"). Regression: empty.
 std::vector<int64_t> class_mapping(const ShardSet& data, const std::vector<std::string>& model_classes,
                                    int64_t model_outputs, const std::string& what);
 // Rewrites class targets through a class_mapping() (nothing for an empty one), after
-// checking that each is one of `data`'s classes (throws naming the set and the example).
+// checking that each is one of `data`'s classes (throws naming the set and the example);
+// multi-label targets get their columns in the model's order.
 void apply_class_mapping(Outputs& out, const std::vector<int64_t>& map, const ShardSet& data);
 
 }  // namespace sherl

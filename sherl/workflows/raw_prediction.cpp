@@ -35,8 +35,7 @@ int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
     throw error_at(display_of(spec), "has no label column '" + spec.label_column + "' (--label-column)");
   if (!spec.unlabeled) {
     // Labels only select rows: those of a class the adapter knows (others are skipped).
-    spec.label_kind = info.task == LabelKind::Regression ? LabelKind::Regression
-                      : info.task == LabelKind::MultiLabel ? LabelKind::MultiLabel : LabelKind::Class;
+    spec.label_kind = info.task;
     if (info.task == LabelKind::Class && !info.label_names.empty()) {
       spec.select_labels = info.label_names;
       spec.require_selected_labels = false;

@@ -83,6 +83,12 @@ bool may_differ_on_resume(const std::string& key) {
   return key == "epochs" || key == "patience" || key == "model" || key == "train" || key == "val";
 }
 
+// Keys that checkpoints written before they existed lack: such a checkpoint still resumes
+// (its paths were compared as strings when it was made).
+bool predates(const std::string& key) {
+  return key == "backbone" || key == "train_manifest_sha256" || key == "val_manifest_sha256";
+}
+
 std::string resume_difference(const std::string& key, const json& saved, const json& now) {
   if (key == "backbone") return "another backbone (--model's config, weights or preprocessing files differ)";
   if (key == "train_manifest_sha256") return "other training data (the manifest of --train differs)";
@@ -140,7 +146,8 @@ TrainState resume_checkpoint(const RunPaths& p, torch::Device device, AdaptedMod
   json keys = saved;
   keys.update(args);  // every argument of either run: one may lack what the other has
   for (auto& [key, ignored] : keys.items())
-    if (!may_differ_on_resume(key) && saved.value(key, json()) != args.value(key, json()))
+    if (!may_differ_on_resume(key) && !(predates(key) && !saved.contains(key)) &&
+        saved.value(key, json()) != args.value(key, json()))
       throw error_at(p.state, "the checkpoint was made with " +
                                   resume_difference(key, saved.value(key, json()), args.value(key, json())) +
                                   "; --resume needs the same arguments and data");

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     o.dtype = sherl::parse_feature_dtype(dtype);
     o.tiers = tiers;
     o.compression.shuffle = !no_shuffle;
-    o.input.label_kind = sherl::parse_label_kind(task == "classify" ? "class" : task == "regress" ? "regression" : task);
+    o.input.label_kind = sherl::parse_task(task);
     o.input.model_dir = o.model_dir;
     o.command_line = sherl::command_line(argc, argv);
     parse_partition(shard, o);
