@@ -17,6 +17,7 @@ struct PredictOptions {
   torch::Device device = torch::kCPU;
   bool header = true;
   bool labels_required = false;  // --label-column given: an input without it is an error
+  bool ignore_labels = false;    // --no-labels: the input is read as unlabeled
 };
 
 // Writes rows to `out` as batches complete (so that a pipeline sees them early). Returns the

@@ -120,6 +120,11 @@ PY
     --limit 4 --threads 1 --no-header
   [ "$status" -eq 0 ]
   [ "$(cut -f 1 <<< "$output" | tr '\n' ' ')" = "0 1 2 3 " ]
+  # --no-labels: every image, whatever its label.
+  run sherl-predict --adapter "$SET/run" --model "$SHERL_VIT" --input "$FMNIST/t10k-images-idx3-ubyte.gz" \
+    --labels "$FMNIST/t10k-labels-idx1-ubyte.gz" --no-labels --limit 3 --threads 1 --no-header
+  [ "$status" -eq 0 ]
+  [ "$(cut -f 1 <<< "$output" | tr '\n' ' ')" = "0 1 2 " ]
   # Labels of none of the adapter's classes: the documented error, and no header printed.
   $PY -c 'import sys; sys.stdout.buffer.write(bytes([0, 0, 8, 1, 0, 0, 0x27, 0x10]) + bytes(10000))' > "$WORK/zeros.idx"
   run sherl-predict --adapter "$SET/run" --model "$SHERL_VIT" --input "$FMNIST/t10k-images-idx3-ubyte.gz" \

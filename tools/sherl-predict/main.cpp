@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   sherl::add_compute_options(app, compute);
   app.add_option("--spool-dir", spool_dir, "where standard input is spooled")->capture_default_str();
   app.add_flag("--no-header", no_header, "no header line");
+  app.add_flag("--no-labels", o.ignore_labels, "predict every row: read no labels, select nothing");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
   sherl::use_thread_pool_settings(argv);
 
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
     sherl::set_threads(compute.threads);
     o.device = sherl::parse_device(compute.device);
     o.header = !no_header;
-    o.labels_required = label_column->count() > 0;  // a column named on purpose must be there
+    o.labels_required = label_column->count() > 0 && !o.ignore_labels;  // a column named on purpose must be there
     // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
     sherl::InputSpools spools = sherl::prepare_input_files(input, o.input, spool_dir);
     sherl::predict_raw(o, std::cout);
