@@ -227,14 +227,6 @@ ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, cons
 
 std::string labels_digest(const InputSpec& in) { return in.labels_path.empty() ? "" : sha256_file(in.labels_path); }
 
-void write_part_manifest(const std::string& dir, const ExtractOptions& o, const std::vector<ManifestEntry>& entries) {
-  json shards = json::array();
-  for (const auto& e : entries)
-    shards.push_back({{"file", e.file}, {"examples", e.examples}, {"sha256", e.sha256}, {"bytes", e.bytes}});
-  json part = {{"partition", o.partition}, {"partitions", o.partitions}, {"shards", shards}};
-  write_file_atomic((fs::path(dir) / part_manifest_name(o.partition, o.partitions)).string(), part.dump(2) + "\n");
-}
-
 }  // namespace
 
 std::vector<int64_t> resolve_tiers(const std::string& spec, int64_t num_layers, int64_t late_layers) {
@@ -271,38 +263,7 @@ std::vector<int64_t> resolve_tiers(const std::string& spec, int64_t num_layers, 
 
 bool merge_partition_manifests(const std::string& out_dir, int64_t partitions) {
   json run = read_json_file((fs::path(out_dir) / kRunFile).string());
-  struct Part {
-    json content;
-    fs::file_time_type written;
-  };
-  std::vector<Part> parts;
-  for (const auto& entry : fs::directory_iterator(out_dir)) {
-    std::string name = entry.path().filename().string();
-    if (is_part_manifest_name(name))
-      parts.push_back({read_json_file(entry.path().string()), entry.last_write_time()});
-  }
-  if (parts.empty()) return false;
-  // Without a count given, that of the newest part: leftovers of a run with another
-  // partition count are ignored.
-  if (partitions < 0)
-    partitions = std::max_element(parts.begin(), parts.end(), [](auto& a, auto& b) { return a.written < b.written; })
-                     ->content.at("partitions")
-                     .get<int64_t>();
-  std::vector<ManifestEntry> entries;
-  for (const auto& part : parts) {
-    if (part.content.at("partitions").get<int64_t>() != partitions) continue;
-    for (auto& s : part.content.at("shards"))
-      entries.push_back({s.at("file"), s.at("examples"), s.at("sha256"), s.at("bytes")});
-  }
-  int64_t expected = run.at("examples").get<int64_t>();
-  int64_t have = 0;
-  for (auto& e : entries) have += e.examples;
-  if (have != expected) return false;
-  std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.file < b.file; });
-  Manifest manifest;
-  manifest.info = ShardReader((fs::path(out_dir) / entries.front().file).string()).info();
-  manifest.shards = entries;
-  write_manifest(out_dir, manifest);
+  if (!merge_part_manifests(out_dir, partitions, run.at("examples").get<int64_t>())) return false;
   // A partition killed while merging may have left its temporary manifest behind.
   remove_orphaned_temporaries(out_dir, is_shared_temp);
   return true;
@@ -399,7 +360,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   }
 
   // Every partition records its shards; whichever completes the set writes manifest.json.
-  write_part_manifest(o.out_dir, o, entries);
+  write_part_manifest(o.out_dir, o.partition, o.partitions, entries);
   report.manifest_written = merge_partition_manifests(o.out_dir, o.partitions);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -32,8 +32,7 @@ std::string manifest_path(const std::string& dir) { return (std::filesystem::pat
 
 void write_manifest(const std::string& dir, const Manifest& manifest) {
   json shards = json::array();
-  for (const auto& s : manifest.shards)
-    shards.push_back({{"file", s.file}, {"examples", s.examples}, {"sha256", s.sha256}, {"bytes", s.bytes}});
+  for (const auto& s : manifest.shards) shards.push_back(to_json(s));
   json j = {{"format", kManifestFormat},
             {"format_version", kManifestVersion},
             {"total_examples", manifest.total_examples()},
@@ -65,8 +64,7 @@ Manifest read_manifest(const std::string& dir) {
                                std::to_string(kManifestVersion) + ")");
     m.info = shard_set_info_from_json(j.at("info"), path);
     for (const auto& s : j.at("shards")) {
-      ManifestEntry e{s.at("file").get<std::string>(), s.at("examples").get<int64_t>(),
-                      s.at("sha256").get<std::string>(), s.at("bytes").get<int64_t>()};
+      ManifestEntry e = manifest_entry_from_json(s, path);
       if (!is_plain_file_name(e.file))
         throw error_at(path, "shard file name " + json(e.file).dump() + " must be a plain name inside the directory");
       m.shards.push_back(std::move(e));

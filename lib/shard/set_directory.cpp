@@ -1,10 +1,15 @@
 #include "lib/shard/set_directory.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
 
+#include "lib/core/atomic_file.h"
+#include "lib/core/error.h"
+#include "lib/core/json.h"
 #include "lib/shard/shard.h"
+#include "lib/shard/shard_info.h"
 
 namespace fs = std::filesystem;
 
@@ -53,6 +58,51 @@ bool is_part_manifest_name(const std::string& name) {
 
 bool is_shard_set_file_name(const std::string& name) {
   return name == "manifest.json" || is_shard_file_name(name) || is_part_manifest_name(name);
+}
+
+void write_part_manifest(const std::string& dir, int64_t partition, int64_t partitions,
+                         const std::vector<ManifestEntry>& shards) {
+  json listed = json::array();
+  for (const auto& e : shards) listed.push_back(to_json(e));
+  json part = {{"partition", partition}, {"partitions", partitions}, {"shards", listed}};
+  write_file_atomic((fs::path(dir) / part_manifest_name(partition, partitions)).string(), part.dump(2) + "\n");
+}
+
+bool merge_part_manifests(const std::string& dir, int64_t partitions, int64_t expected_examples) {
+  struct Part {
+    json content;
+    fs::file_time_type written;
+    std::string path;
+  };
+  std::vector<Part> parts;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (is_part_manifest_name(entry.path().filename().string()))
+      parts.push_back({read_json_file(entry.path().string()), entry.last_write_time(), entry.path().string()});
+  if (parts.empty()) return false;
+  try {
+    if (partitions < 0)
+      partitions = std::max_element(parts.begin(), parts.end(), [](auto& a, auto& b) { return a.written < b.written; })
+                       ->content.at("partitions")
+                       .get<int64_t>();
+    std::vector<ManifestEntry> entries;
+    int64_t have = 0;
+    for (const auto& part : parts) {
+      if (part.content.at("partitions").get<int64_t>() != partitions) continue;
+      for (const auto& s : part.content.at("shards")) {
+        entries.push_back(manifest_entry_from_json(s, part.path));
+        have += entries.back().examples;
+      }
+    }
+    if (have != expected_examples || entries.empty()) return false;
+    std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.file < b.file; });
+    Manifest manifest;
+    manifest.info = ShardReader((fs::path(dir) / entries.front().file).string()).info();
+    manifest.shards = entries;
+    write_manifest(dir, manifest);
+  } catch (const json::exception& e) {
+    throw error_at(dir, std::string("a part manifest is malformed: ") + e.what());
+  }
+  return true;
 }
 
 void remove_shard_set_files(const std::string& dir) {

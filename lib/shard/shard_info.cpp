@@ -20,6 +20,19 @@ json to_json(const ShardSetInfo& info) {
   };
 }
 
+json to_json(const ManifestEntry& e) {
+  return {{"file", e.file}, {"examples", e.examples}, {"sha256", e.sha256}, {"bytes", e.bytes}};
+}
+
+ManifestEntry manifest_entry_from_json(const json& j, const std::string& where) {
+  try {
+    return {j.at("file").get<std::string>(), j.at("examples").get<int64_t>(), j.at("sha256").get<std::string>(),
+            j.at("bytes").get<int64_t>()};
+  } catch (const json::exception& e) {
+    throw error_at(where, std::string("bad shard entry: ") + e.what());
+  }
+}
+
 ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where) {
   ShardSetInfo info;
   try {

@@ -9,6 +9,9 @@
 namespace sherl {
 
 json to_json(const ShardSetInfo& info);
+json to_json(const ManifestEntry& entry);
+// Throws sherl::Error("<where>: ...") naming the bad key.
+ManifestEntry manifest_entry_from_json(const json& j, const std::string& where);
 // Throws sherl::Error("<where>: ...") naming the bad key.
 ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where);
 // The name of the first field that differs ("backbone.weights_sha256", "tiers", ...), or "".
