@@ -18,4 +18,11 @@ inline Error error_at(const std::string& where, const std::string& what) {
   return Error(where + ": " + what);
 }
 
+// `e` as a message about `where`: prefixed with it, unless it already starts with it (an
+// error from a parser that names no file, rethrown by the code that knows the file).
+inline Error error_at(const std::string& where, const Error& e) {
+  const std::string what = e.what();
+  return what.rfind(where, 0) == 0 ? e : error_at(where, what);
+}
+
 }  // namespace sherl

@@ -1,40 +1,23 @@
 #include "lib/core/types.h"
 
+#include "lib/core/enum_names.h"
 #include "lib/core/error.h"
 
 namespace sherl {
 
-std::string to_string(LabelKind k) {
-  switch (k) {
-    case LabelKind::Class: return "class";
-    case LabelKind::Regression: return "regression";
-    case LabelKind::MultiLabel: return "multilabel";
-  }
-  return "?";
-}
+namespace {
 
-LabelKind parse_label_kind(const std::string& s) {
-  if (s == "class") return LabelKind::Class;
-  if (s == "regression") return LabelKind::Regression;
-  if (s == "multilabel") return LabelKind::MultiLabel;
-  throw Error("unknown label kind '" + s + "' (expected class, regression or multilabel)");
-}
+constexpr EnumName<LabelKind> kLabelKindNames[] = {
+    {LabelKind::Class, "class"}, {LabelKind::Regression, "regression"}, {LabelKind::MultiLabel, "multilabel"}};
+constexpr EnumName<LabelKind> kTaskNames[] = {
+    {LabelKind::Class, "classify"}, {LabelKind::Regression, "regress"}, {LabelKind::MultiLabel, "multilabel"}};
 
-std::string task_name(LabelKind k) {
-  switch (k) {
-    case LabelKind::Class: return "classify";
-    case LabelKind::Regression: return "regress";
-    case LabelKind::MultiLabel: return "multilabel";
-  }
-  return "?";
-}
+}  // namespace
 
-LabelKind parse_task(const std::string& name) {
-  if (name == "classify") return LabelKind::Class;
-  if (name == "regress") return LabelKind::Regression;
-  if (name == "multilabel") return LabelKind::MultiLabel;
-  throw Error("unknown task '" + name + "' (expected classify, regress or multilabel)");
-}
+std::string to_string(LabelKind k) { return name_of(kLabelKindNames, k); }
+LabelKind parse_label_kind(const std::string& s) { return parse_name(kLabelKindNames, s, "label kind"); }
+std::string task_name(LabelKind k) { return name_of(kTaskNames, k); }
+LabelKind parse_task(const std::string& name) { return parse_name(kTaskNames, name, "task"); }
 
 bool BackboneIdentity::operator==(const BackboneIdentity& o) const {
   return model_type == o.model_type && hidden_size == o.hidden_size && num_layers == o.num_layers &&

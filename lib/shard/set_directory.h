@@ -22,7 +22,8 @@ bool is_shard_set_file_name(const std::string& name);
 // in a part manifest; whichever partition completes the set merges them into manifest.json.
 void write_part_manifest(const std::string& dir, int64_t partition, int64_t partitions,
                          const std::vector<ManifestEntry>& shards);
-// Writes manifest.json (of `info`, the shards in name order) from the part manifests of a
+// Writes manifest.json (the shards in name order, the set's description read from the
+// first) from the part manifests of a
 // run of `partitions` partitions (-1: the count of the newest part manifest, so that the
 // leftovers of a run with another count are ignored), once they hold `expected_examples`.
 // Returns true when manifest.json was written.

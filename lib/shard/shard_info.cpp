@@ -50,8 +50,7 @@ ShardSetInfo shard_set_info_from_json(const json& j, const std::string& where) {
   } catch (const json::exception& e) {
     throw error_at(where, std::string("bad shard-set info: ") + e.what());
   } catch (const Error& e) {
-    std::string what = e.what();
-    throw what.rfind(where, 0) == 0 ? e : error_at(where, what);
+    throw error_at(where, e);
   }
   return info;
 }

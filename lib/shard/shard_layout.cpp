@@ -121,8 +121,7 @@ ShardSetInfo read_info(hid_t file, int64_t* shard_index, const std::string& wher
     info.dtype = parse_feature_dtype(h5::read_string_attribute(file, "dtype", where));
     info.label_kind = parse_label_kind(h5::read_string_attribute(file, "label_kind", where));
   } catch (const Error& e) {
-    std::string what = e.what();
-    throw what.rfind(where, 0) == 0 ? e : error_at(where, what);
+    throw error_at(where, e);
   }
   info.num_labels = h5::read_int_attribute(file, "num_labels", where);
   if (h5::has_attribute(file, "label_names"))

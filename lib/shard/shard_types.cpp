@@ -1,25 +1,21 @@
 // The small value types of shard.h: dtype names, compression settings.
+#include "lib/core/enum_names.h"
 #include "lib/core/error.h"
 #include "lib/shard/hdf5_util.h"
 #include "lib/shard/shard.h"
 
 namespace sherl {
 
-std::string to_string(FeatureDType t) {
-  switch (t) {
-    case FeatureDType::F32: return "f32";
-    case FeatureDType::F16: return "f16";
-    case FeatureDType::BF16: return "bf16";
-  }
-  return "?";
-}
+namespace {
 
-FeatureDType parse_feature_dtype(const std::string& s) {
-  if (s == "f32" || s == "float32") return FeatureDType::F32;
-  if (s == "f16" || s == "float16") return FeatureDType::F16;
-  if (s == "bf16" || s == "bfloat16") return FeatureDType::BF16;
-  throw Error("unknown feature dtype '" + s + "' (expected f32, f16 or bf16)");
-}
+constexpr EnumName<FeatureDType> kDTypeNames[] = {
+    {FeatureDType::F32, "f32"},     {FeatureDType::F16, "f16"},     {FeatureDType::BF16, "bf16"},
+    {FeatureDType::F32, "float32"}, {FeatureDType::F16, "float16"}, {FeatureDType::BF16, "bfloat16"}};
+
+}  // namespace
+
+std::string to_string(FeatureDType t) { return name_of(kDTypeNames, t); }
+FeatureDType parse_feature_dtype(const std::string& s) { return parse_name(kDTypeNames, s, "feature dtype"); }
 
 torch::ScalarType torch_dtype(FeatureDType t) {
   switch (t) {

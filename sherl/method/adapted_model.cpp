@@ -4,14 +4,6 @@
 
 namespace sherl {
 
-std::string to_string(Method m) { return m == Method::Sherl ? "sherl" : "linear"; }
-
-Method parse_method(const std::string& s) {
-  if (s == "sherl") return Method::Sherl;
-  if (s == "linear") return Method::Linear;
-  throw Error("--method " + s + ": expected sherl or linear");
-}
-
 AdaptedModelImpl::AdaptedModelImpl(Method method, const MtsaOptions& mtsa_options, int64_t num_outputs,
                                    std::shared_ptr<LateRoute> late_route)
     : method_(method), late_route_(std::move(late_route)) {

@@ -5,15 +5,13 @@
 
 #include <memory>
 
+#include "sherl/method/adapter_io.h"  // Method
 #include "sherl/method/head.h"
 #include "sherl/method/late_route.h"
 #include "sherl/method/mtsa.h"
 
 namespace sherl {
 
-enum class Method { Sherl, Linear };  // Linear: head on the unadapted final feature
-std::string to_string(Method m);
-Method parse_method(const std::string& s);
 
 class AdaptedModelImpl : public torch::nn::Module {
  public:

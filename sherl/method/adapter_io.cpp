@@ -1,6 +1,7 @@
 #include "sherl/method/adapter_io.h"
 
 #include "lib/core/atomic_file.h"
+#include "lib/core/enum_names.h"
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
 #include "lib/model/safetensors.h"
@@ -40,11 +41,10 @@ T get(const json& j, const std::string& key, const std::string& where) {
   }
 }
 
-const char* const kMethodSherl = "sherl";
-const char* const kMethodLinear = "linear";
+constexpr EnumName<Method> kMethodNames[] = {{Method::Sherl, "sherl"}, {Method::Linear, "linear"}};
 
-json method_json(const std::string& name, const MtsaOptions& o) {
-  return {{"name", name},                   {"projection", to_string(o.projection)}, {"output", to_string(o.output)},
+json method_json(Method method, const MtsaOptions& o) {
+  return {{"name", to_string(method)},                   {"projection", to_string(o.projection)}, {"output", to_string(o.output)},
           {"downsample_factor", o.downsample_factor}, {"temperature", o.temperature},
           {"dropout", o.dropout},           {"hidden_size", o.hidden_size},
           {"projection_size", o.projection_size()},    {"num_tiers", o.num_tiers}};
@@ -56,8 +56,7 @@ MtsaOptions method_from_json(const json& j, const std::string& where) {
     o.projection = parse_projection_kind(get<std::string>(j, "projection", where));
     o.output = parse_output_kind(get<std::string>(j, "output", where));
   } catch (const Error& e) {
-    std::string what = e.what();
-    throw what.rfind(where, 0) == 0 ? e : error_at(where, what);
+    throw error_at(where, e);
   }
   o.downsample_factor = get<int64_t>(j, "downsample_factor", where);
   o.temperature = get<double>(j, "temperature", where);
@@ -129,9 +128,11 @@ AdapterInfo info_from_json(const json& j, const std::string& where) {
     throw error_at(where, "unsupported version " + std::to_string(version) + " (this build reads " +
                               std::to_string(kAdapterVersion) + ")");
   AdapterInfo info;
-  info.method = get<std::string>(field(j, "method", where), "name", where + ": method");
-  if (info.method != kMethodSherl && info.method != kMethodLinear)
-    throw error_at(where, "method '" + info.method + "' is not 'sherl' or 'linear'");
+  try {
+    info.method = parse_method(get<std::string>(field(j, "method", where), "name", where + ": method"));
+  } catch (const Error& e) {
+    throw error_at(where, e);
+  }
   info.mtsa = method_from_json(field(j, "method", where), where + ": method");
   info.tiers = get<std::vector<int64_t>>(j, "tiers", where);
   info.late_layers = get<int64_t>(j, "late_layers", where);
@@ -170,6 +171,9 @@ void check_tensor_set(const SafetensorsFile& file, const std::map<std::string, t
 
 }  // namespace
 
+std::string to_string(Method m) { return name_of(kMethodNames, m); }
+Method parse_method(const std::string& s) { return parse_name(kMethodNames, s, "method"); }
+
 std::string adapter_json_path(const std::string& dir) { return dir + "/adapter.json"; }
 std::string adapter_weights_path(const std::string& dir) { return dir + "/adapter.safetensors"; }
 
@@ -184,7 +188,7 @@ std::map<std::string, torch::Tensor> adapter_tensors(Mtsa& mtsa, Head& head) {
 
 void save_adapter(const std::string& dir, const AdapterInfo& info_in, Mtsa& mtsa, Head& head) {
   AdapterInfo info = info_in;
-  info.method = mtsa ? kMethodSherl : kMethodLinear;
+  info.method = mtsa ? Method::Sherl : Method::Linear;
   validate_info(info, dir);
   if (mtsa && !same_options(info.mtsa, mtsa->options()))
     throw error_at(dir, "the MTSA's options differ from the adapter description being saved");
@@ -221,7 +225,7 @@ Adapter load_adapter(const std::string& dir, torch::Device device) {
   if (sha256_file(weights) != expected_sha)
     throw error_at(weights, "SHA-256 differs from the one recorded in adapter.json (files of different saves?)");
 
-  if (a.info.method == kMethodSherl) a.mtsa = Mtsa(a.info.mtsa);
+  if (a.info.method == Method::Sherl) a.mtsa = Mtsa(a.info.mtsa);
   a.head = Head(a.info.mtsa.hidden_size, a.info.num_outputs);
   std::map<std::string, torch::Tensor> params;
   if (a.mtsa)

@@ -26,11 +26,16 @@ namespace sherl {
 inline constexpr const char* kAdapterFormat = "sherl-adapter";
 inline constexpr int kAdapterVersion = 1;
 
+// "sherl": MTSA + head through the late route; "linear": the linear-probe baseline, a head
+// on the unadapted final feature.
+enum class Method { Sherl, Linear };
+std::string to_string(Method m);
+Method parse_method(const std::string& s);  // throws sherl::Error naming the choices
+
 struct AdapterInfo {
-  // "sherl" (MTSA + head) or "linear" (the linear-probe baseline: head only, on the
-  // unadapted last tier). Set by read/load; save_adapter writes what its modules are
-  // (a null Mtsa = "linear") and ignores this field.
-  std::string method = "sherl";
+  // Set by read/load; save_adapter writes what its modules are (a null Mtsa = linear) and
+  // ignores this field.
+  Method method = Method::Sherl;
   MtsaOptions mtsa;                      // num_tiers must equal tiers.size(); recorded for "linear" too
   std::vector<int64_t> tiers;            // stored tier indices used (0 = embeddings), last = `last`
   int64_t late_layers = 1;               // K

@@ -1,5 +1,6 @@
 #include "sherl/method/mtsa.h"
 
+#include "lib/core/enum_names.h"
 #include "lib/core/error.h"
 #include "sherl/kernels/dropout.h"
 #include "sherl/kernels/mtsa_output.h"
@@ -55,25 +56,20 @@ class GatedProjection : public TierProjectionImpl {
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr}, fc3_{nullptr};
 };
 
+constexpr EnumName<ProjectionKind> kProjectionNames[] = {{ProjectionKind::LinearLn, "linear-ln"},
+                                                         {ProjectionKind::Gated, "gated"}};
+constexpr EnumName<OutputKind> kOutputNames[] = {{OutputKind::Ln, "ln"}, {OutputKind::Linear, "linear"}};
+
 std::string options_error(const std::string& what) { return "MTSA options: " + what; }
 
 }  // namespace
 
-std::string to_string(ProjectionKind k) { return k == ProjectionKind::Gated ? "gated" : "linear-ln"; }
-
+std::string to_string(ProjectionKind k) { return name_of(kProjectionNames, k); }
 ProjectionKind parse_projection_kind(const std::string& name) {
-  if (name == "linear-ln") return ProjectionKind::LinearLn;
-  if (name == "gated") return ProjectionKind::Gated;
-  throw Error("MTSA projection '" + name + "' is not 'linear-ln' or 'gated'");
+  return parse_name(kProjectionNames, name, "MTSA projection");
 }
-
-std::string to_string(OutputKind k) { return k == OutputKind::Linear ? "linear" : "ln"; }
-
-OutputKind parse_output_kind(const std::string& name) {
-  if (name == "ln") return OutputKind::Ln;
-  if (name == "linear") return OutputKind::Linear;
-  throw Error("MTSA output '" + name + "' is not 'ln' or 'linear'");
-}
+std::string to_string(OutputKind k) { return name_of(kOutputNames, k); }
+OutputKind parse_output_kind(const std::string& name) { return parse_name(kOutputNames, name, "MTSA output"); }
 
 void MtsaOptions::validate() const {
   if (num_tiers < 1) throw Error(options_error("num_tiers must be at least 1"));

@@ -11,6 +11,7 @@
 #include "lib/core/atomic_file.h"
 #include "lib/core/device.h"
 #include "lib/core/directory_lock.h"
+#include "lib/core/enum_names.h"
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
 #include "lib/core/output_directory.h"
@@ -28,6 +29,9 @@ namespace fs = std::filesystem;
 
 namespace sherl {
 namespace {
+
+constexpr EnumName<LrSchedule> kScheduleNames[] = {
+    {LrSchedule::Cosine, "cosine"}, {LrSchedule::Linear, "linear"}, {LrSchedule::Constant, "constant"}};
 
 // Everything a resumed run needs besides the weights and the optimizer's moments.
 struct TrainState {
@@ -227,21 +231,8 @@ void clear_run_directory(const TrainOptions& o, const RunPaths& paths) {
 
 }  // namespace
 
-std::string to_string(LrSchedule s) {
-  switch (s) {
-    case LrSchedule::Cosine: return "cosine";
-    case LrSchedule::Linear: return "linear";
-    case LrSchedule::Constant: return "constant";
-  }
-  return "?";
-}
-
-LrSchedule parse_lr_schedule(const std::string& name) {
-  if (name == "cosine") return LrSchedule::Cosine;
-  if (name == "linear") return LrSchedule::Linear;
-  if (name == "constant") return LrSchedule::Constant;
-  throw Error("--schedule " + name + ": expected cosine, linear or constant");
-}
+std::string to_string(LrSchedule s) { return name_of(kScheduleNames, s); }
+LrSchedule parse_lr_schedule(const std::string& name) { return parse_name(kScheduleNames, name, "--schedule"); }
 
 double scheduled_lr(const TrainOptions& o, int64_t step, int64_t total) {
   if (step < o.warmup_steps) return o.lr * (step + 1) / o.warmup_steps;

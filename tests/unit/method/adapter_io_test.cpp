@@ -117,7 +117,7 @@ TEST(AdapterIo, LinearProbeHasHeadOnly) {
     EXPECT_EQ(names, (std::vector<std::string>{"head.bias", "head.weight"}));
   }
   Adapter a = load_adapter(dir.path());
-  EXPECT_EQ(a.info.method, "linear");
+  EXPECT_EQ(a.info.method, Method::Linear);
   EXPECT_FALSE(a.mtsa);
   EXPECT_TRUE(torch::equal(a.head->named_parameters()["weight"], head->named_parameters()["weight"]));
   // A "sherl" description with head-only weights is damage, not a linear probe.
