@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     o.device = sherl::parse_device(compute.device);
     o.header = !no_header;
     o.labels_required = label_column->count() > 0 && !o.ignore_labels;  // a column named on purpose must be there
+    if (o.ignore_labels) o.input.labels_path.clear();  // not read, so not spooled either
     // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
     sherl::InputSpools spools = sherl::prepare_input_files(input, o.input, spool_dir);
     sherl::predict_raw(o, std::cout);
