@@ -288,18 +288,26 @@ PY
   echo "$output"
   [ "$status" -eq 1 ]
   [[ "$output" == "sherl-train: error: $WORK/r: in use by another sherl-train run (pid $pid); wait for it to end, or use another directory" ]]
-  # Two extractions of the same blocks.
-  sherl-extract "${TEST_ARGS[@]}" --limit 400 --examples-per-shard 50 --batch-size 8 --out "$WORK/x" &
-  pid=$!
-  for _ in $(seq 1 200); do [ -e "$WORK/x/extract.json" ] && break; sleep 0.05; done
-  run sherl-extract "${TEST_ARGS[@]}" --limit 400 --examples-per-shard 50 --batch-size 8 --out "$WORK/x"
-  ended_first=0; kill -0 $pid 2> /dev/null || ended_first=1
-  wait $pid
+  # Extractions lock the bytes of their blocks: a holder of block 1's byte (here a Python
+  # process taking the same kind of POSIX record lock) keeps out every run that writes
+  # block 1, and no other.
+  mkdir -p "$WORK/x"
+  $PY -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1] + "/.sherl-lock", os.O_RDWR | os.O_CREAT)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 1)  # 1 byte at offset 1: block 1
+open(sys.argv[1] + "/locked", "w").close(); time.sleep(60)' "$WORK/x" &
+  holder=$!
+  for _ in $(seq 1 200); do [ -e "$WORK/x/locked" ] && break; sleep 0.05; done
+  rm "$WORK/x/locked"
+  X=("${TEST_ARGS[@]}" --limit 8 --examples-per-shard 2 --out "$WORK/x")  # 4 blocks
+  run sherl-extract "${X[@]}" --shard 0/2                                  # blocks 0, 1
   echo "$output"
-  if [ $ended_first -eq 0 ]; then
-    [ "$status" -eq 1 ]
-    [[ "$output" == "sherl-extract: error: $WORK/x: in use by another sherl-extract writing the same shards (pid $pid)"* ]]
-  fi
+  [ "$status" -eq 1 ]
+  [ "$output" = "sherl-extract: error: $WORK/x: in use by another sherl-extract writing the same shards (pid $holder); wait for it to end, or use another directory" ]
+  run sherl-extract "${X[@]}" --shard 1/2                                  # blocks 2, 3
+  [ "$status" -eq 0 ]
+  kill $holder; wait $holder || true
+  sherl-extract "${X[@]}" --shard 0/2
   sherl-info --verify "$WORK/x"
 }
 
