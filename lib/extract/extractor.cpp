@@ -21,7 +21,7 @@
 #include "lib/input/spool.h"
 #include "lib/model/backbone.h"
 #include "lib/shard/set_directory.h"
-#include "lib/shard/shard_info.h"
+#include "lib/shard/shard_set_writer.h"
 
 namespace fs = std::filesystem;
 
@@ -157,26 +157,6 @@ void remove_stale_temporaries(const std::string& dir, const std::vector<Block>& 
   remove_orphaned_temporaries(dir, is_shared_temp);
 }
 
-// A complete shard from an earlier run, or nullopt when the block must be (re)done.
-std::optional<ManifestEntry> existing_shard(const std::string& dir, const Block& b, const ShardSetInfo& info) {
-  std::string path = (fs::path(dir) / shard_file_name(b.index)).string();
-  if (!fs::exists(path)) return std::nullopt;
-  try {
-    ShardReader reader(path);
-    ShardSetInfo found = reader.info();
-    found.source_path = info.source_path;  // the same input may be spelled otherwise
-    if (std::string field = first_difference(found, info); !field.empty())
-      throw Error("its " + field + " differs from this extraction's");
-    if (reader.size() != b.end - b.begin) throw Error("does not hold this block's examples");
-  } catch (const Error& e) {
-    std::cerr << "sherl-extract: redoing " << path << " (" << e.what() << ")\n";
-    fs::remove(path);
-    return std::nullopt;
-  }
-  return ManifestEntry{shard_file_name(b.index), b.end - b.begin, sha256_file(path),
-                       static_cast<int64_t>(fs::file_size(path))};
-}
-
 // One batch's tiers as stored: [B, T, n_tiers, d], and each example's length.
 struct BatchTiers {
   std::vector<RawExample> examples;
@@ -200,8 +180,8 @@ BatchTiers compute_batch(BackboneImpl& backbone, std::vector<RawExample> batch, 
 }
 
 // Brings a batch to the host (waiting for the GPU) and appends each example's valid tokens
-// to the shard (compression happens here). Runs on the shard-writing thread.
-void append_batch(ShardWriter& writer, const BatchTiers& b) {
+// to the open shard (compression happens here). Runs on the shard-writing thread.
+void append_batch(ShardSetWriter& writer, const BatchTiers& b) {
   torch::Tensor features = to_host(b.features), lengths = to_host(b.lengths);
   auto length = lengths.accessor<int64_t, 1>();
   for (size_t i = 0; i < b.examples.size(); ++i)
@@ -299,15 +279,16 @@ ExtractReport run_extraction(const ExtractOptions& o) {
 
   remove_stale_temporaries(o.out_dir, blocks, part_manifest_name(o.partition, o.partitions));
   ExtractReport report;
-  std::vector<ManifestEntry> entries(blocks.size());
+  ShardSetWriter set(o.out_dir, info, o.compression);
   std::vector<bool> done(blocks.size(), false);
   for (size_t b = 0; b < blocks.size(); ++b) {
     report.examples += blocks[b].end - blocks[b].begin;
-    if (auto e = existing_shard(o.out_dir, blocks[b], info)) {
-      entries[b] = *e;
-      done[b] = true;
-      ++report.shards_kept;
-    }
+    std::string why_not;
+    done[b] = set.keep_existing(blocks[b].index, blocks[b].end - blocks[b].begin, why_not);
+    if (!why_not.empty())
+      std::cerr << "sherl-extract: redoing " << (fs::path(o.out_dir) / shard_file_name(blocks[b].index)).string()
+                << " (" << why_not << ")\n";
+    report.shards_kept += done[b] ? 1 : 0;
   }
 
   if (report.shards_kept < static_cast<int64_t>(blocks.size())) {
@@ -317,17 +298,15 @@ ExtractReport run_extraction(const ExtractOptions& o) {
     Progress progress("sherl-extract", report.examples, o.quiet);
     torch::InferenceMode inference;
     // Shards are compressed and written by a background thread, which also waits for the
-    // GPU, while this one reads and starts the next batches.
+    // GPU, while this one reads and starts the next batches. It appends to the shard this
+    // thread opened (`set` outlives the worker), and this thread commits it only after waiting.
     SerialWorker shard_writing(2);
     int64_t position = 0;
     RawExample example;
     for (size_t b = 0; b < blocks.size(); ++b) {
       const Block& block = blocks[b];
       bool work = !done[b];
-      std::shared_ptr<ShardWriter> writer;
-      if (work)
-        writer = std::make_shared<ShardWriter>((fs::path(o.out_dir) / shard_file_name(block.index)).string(), info,
-                                               block.index, o.compression);
+      if (work) set.open_shard(block.index);
       std::vector<RawExample> batch;
       while (position < block.end) {
         if (!source->next(example))
@@ -341,7 +320,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
           with_out_of_memory_hint(o.device, o.batch_size, [&] {
             *tiers = compute_batch(*backbone, std::move(batch), info.tiers, o.dtype, o.device);
           });
-          shard_writing.submit([writer, tiers] { append_batch(*writer, *tiers); });
+          shard_writing.submit([&set, tiers] { append_batch(set, *tiers); });
           progress.advance(n);
           batch.clear();
         }
@@ -351,16 +330,14 @@ ExtractReport run_extraction(const ExtractOptions& o) {
         continue;
       }
       shard_writing.wait();
-      std::string path = (fs::path(o.out_dir) / shard_file_name(block.index)).string();
-      std::string sha = writer->commit();
-      entries[b] = {shard_file_name(block.index), block.end - block.begin, sha, static_cast<int64_t>(fs::file_size(path))};
+      set.commit_shard();
       ++report.shards_written;
     }
     progress.finish();
   }
 
   // Every partition records its shards; whichever completes the set writes manifest.json.
-  write_part_manifest(o.out_dir, o.partition, o.partitions, entries);
+  set.finish_partition(o.partition, o.partitions);
   report.manifest_written = merge_partition_manifests(o.out_dir, o.partitions);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -5,7 +5,7 @@
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
 #include "lib/core/json.h"
-#include "lib/shard/shard.h"
+#include "lib/shard/format.h"
 #include "lib/shard/shard_info.h"
 
 namespace sherl {

@@ -8,7 +8,6 @@
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
 #include "lib/core/json.h"
-#include "lib/shard/shard.h"
 #include "lib/shard/shard_info.h"
 
 namespace fs = std::filesystem;
@@ -96,7 +95,7 @@ bool merge_part_manifests(const std::string& dir, int64_t partitions, int64_t ex
     if (have != expected_examples || entries.empty()) return false;
     std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.file < b.file; });
     Manifest manifest;
-    manifest.info = ShardReader((fs::path(dir) / entries.front().file).string()).info();
+    manifest.info = ShardFile((fs::path(dir) / entries.front().file).string()).info();
     manifest.shards = entries;
     write_manifest(dir, manifest);
   } catch (const json::exception& e) {

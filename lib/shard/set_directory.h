@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "lib/shard/shard.h"
+#include "lib/shard/format.h"
 
 namespace sherl {
 

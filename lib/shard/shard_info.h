@@ -4,7 +4,7 @@
 #include <string>
 
 #include "lib/core/json.h"
-#include "lib/shard/shard.h"
+#include "lib/shard/format.h"
 
 namespace sherl {
 
@@ -22,6 +22,6 @@ std::string first_difference(const ShardSetInfo& a, const ShardSetInfo& b);
 // The file's size ("" also when the file is missing: opening it reports that).
 std::string size_problem(const std::string& path, const ManifestEntry& entry);
 // Example count, shard_index (= the position in the manifest) and the set's attributes.
-std::string manifest_problem(const ShardReader& reader, const Manifest& manifest, int64_t position);
+std::string manifest_problem(const ShardFile& file, const Manifest& manifest, int64_t position);
 
 }  // namespace sherl

@@ -7,7 +7,6 @@
 
 namespace sherl::layout {
 
-size_t value_bytes(FeatureDType dtype) { return dtype == FeatureDType::F32 ? 4 : 2; }
 
 hsize_t feature_chunk_tokens(int64_t tiers, int64_t d, FeatureDType dtype) {
   int64_t row = tiers * d * static_cast<int64_t>(value_bytes(dtype));

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "lib/shard/hdf5_util.h"
-#include "lib/shard/shard.h"
+#include "lib/shard/format.h"
 
 namespace sherl::layout {
 
@@ -31,7 +31,6 @@ constexpr hsize_t kRowChunk = 16384;  // rows per chunk of offsets / example_id 
 constexpr size_t kChunkCacheBytes = 4u << 20;
 constexpr size_t kChunkCacheSlots = 1031;  // prime, well above the chunks the cache holds
 
-size_t value_bytes(FeatureDType dtype);
 // Token rows per features chunk for N tiers of width d.
 hsize_t feature_chunk_tokens(int64_t tiers, int64_t d, FeatureDType dtype);
 // The HDF5 type a dtype is stored as (and read into memory as, without conversion):

@@ -1,54 +1,17 @@
 // ShardSet: the shards a manifest lists, opened together behind one global example index.
 #include <algorithm>
-#include <filesystem>
 
 #include "lib/core/error.h"
-#include "lib/core/hash.h"
 #include "lib/shard/shard.h"
-#include "lib/shard/shard_info.h"
 
 namespace sherl {
 
-std::string size_problem(const std::string& path, const ManifestEntry& entry) {
-  std::error_code ec;
-  auto bytes = std::filesystem::file_size(path, ec);
-  if (ec || static_cast<int64_t>(bytes) == entry.bytes) return "";  // a missing file: the reader says so
-  return "size " + std::to_string(bytes) + " bytes differs from manifest.json (" + std::to_string(entry.bytes) +
-         "): truncated, or changed after the set was written";
-}
-
-std::string manifest_problem(const ShardReader& reader, const Manifest& manifest, int64_t position) {
-  const ManifestEntry& entry = manifest.shards[static_cast<size_t>(position)];
-  if (reader.size() != entry.examples)
-    return "has " + std::to_string(reader.size()) + " examples but manifest.json lists " +
-           std::to_string(entry.examples);
-  if (reader.shard_index() != position)
-    return "attribute 'shard_index' is " + std::to_string(reader.shard_index()) + " but manifest.json lists it " +
-           "at position " + std::to_string(position);
-  std::string diff = first_difference(reader.info(), manifest.info);
-  if (!diff.empty()) return "attribute for '" + diff + "' differs from manifest.json";
-  return "";
-}
-
 ShardSet::ShardSet(const std::string& dir) : dir_(dir), manifest_(read_manifest(dir)) {
   int64_t start = 0;
-  for (size_t position = 0; position < manifest_.shards.size(); ++position) {
-    const ManifestEntry& entry = manifest_.shards[position];
-    std::string path = (std::filesystem::path(dir) / entry.file).string();
-    std::string problem = size_problem(path, entry);  // cheap, catches truncation
-    if (!problem.empty()) throw error_at(path, problem);
-    // Before HDF5 opens it: damaged HDF5 metadata can crash the library or change what is
-    // read without failing a chunk's Fletcher32; only the file's checksum covers every byte.
-    // One pass over the set's bytes (its cost: bench/README.md, "Figures behind the code").
-    if (sha256_file(path) != entry.sha256)
-      throw error_at(path, "SHA-256 differs from manifest.json: the file changed or was damaged after the set was "
-                           "written (sherl-info --verify lists what)");
-    auto reader = std::make_unique<ShardReader>(path);
-    problem = manifest_problem(*reader, manifest_, static_cast<int64_t>(position));
-    if (!problem.empty()) throw error_at(path, problem);
+  for (ShardFile& file : open_shard_files(dir, manifest_)) {
     starts_.push_back(start);
-    start += entry.examples;
-    shards_.push_back(std::move(reader));
+    start += file.size();
+    shards_.push_back(std::make_unique<ShardReader>(std::move(file)));
   }
 }
 

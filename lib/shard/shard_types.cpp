@@ -1,8 +1,8 @@
-// The small value types of shard.h: dtype names, compression settings.
+// The small value types of format.h: dtype names and sizes, compression settings.
 #include "lib/core/enum_names.h"
 #include "lib/core/error.h"
+#include "lib/shard/format.h"
 #include "lib/shard/hdf5_util.h"
-#include "lib/shard/shard.h"
 
 namespace sherl {
 
@@ -16,15 +16,7 @@ constexpr EnumName<FeatureDType> kDTypeNames[] = {
 
 std::string to_string(FeatureDType t) { return name_of(kDTypeNames, t); }
 FeatureDType parse_feature_dtype(const std::string& s) { return parse_name(kDTypeNames, s, "feature dtype"); }
-
-torch::ScalarType torch_dtype(FeatureDType t) {
-  switch (t) {
-    case FeatureDType::F32: return torch::kFloat32;
-    case FeatureDType::F16: return torch::kFloat16;
-    case FeatureDType::BF16: return torch::kBFloat16;
-  }
-  return torch::kFloat32;
-}
+size_t value_bytes(FeatureDType t) { return t == FeatureDType::F32 ? 4 : 2; }
 
 std::string compression_problem(const CompressionOptions& c) {
   if (c.zstd_level < 0 || c.zstd_level > 22)

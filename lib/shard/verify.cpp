@@ -1,6 +1,8 @@
 // Verification for `sherl-info --verify`: everything a reader trusts is re-checked, every
 // stored chunk is read (so HDF5 checks its Fletcher32 checksum), and the manifest is
 // compared with the files. Problems are collected, one line each, rather than thrown.
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <unordered_set>
@@ -8,7 +10,7 @@
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
-#include "lib/shard/shard.h"
+#include "lib/shard/format.h"
 #include "lib/shard/shard_info.h"
 
 namespace sherl {
@@ -22,41 +24,72 @@ constexpr int64_t kVerifyRows = 4096;
 constexpr size_t kMaxProblemsPerFile = 20;
 
 // Examples [begin, end) covering about kVerifyRows token rows (at least one example).
-int64_t block_end(const ShardReader& r, int64_t begin) {
+int64_t block_end(const ShardFile& f, int64_t begin) {
   int64_t end = begin, rows = 0;
-  while (end < r.size() && (end == begin || rows + r.num_tokens(end) <= kVerifyRows)) rows += r.num_tokens(end++);
+  while (end < f.size() && (end == begin || rows + f.num_tokens(end) <= kVerifyRows)) rows += f.num_tokens(end++);
   return end;
 }
 
-void check_values(const ShardReader& r, const std::vector<ShardExample>& examples, int64_t first,
-                  std::vector<std::string>& problems) {
-  const ShardSetInfo& info = r.info();
-  for (size_t k = 0; k < examples.size(); ++k) {
-    const ShardExample& ex = examples[k];
-    std::string which = "example " + std::to_string(first + static_cast<int64_t>(k)) + " (id " + std::to_string(ex.id) + ")";
-    if (!torch::isfinite(ex.features).all().item<bool>())
-      problems.push_back(r.path() + ": dataset 'features': " + which + " has NaN or infinite values");
+// Whether `count` stored values of `dtype` at `values` are all finite: checked on their bits
+// (an all-ones exponent is Inf or NaN), so no conversion is needed.
+bool all_finite(const unsigned char* values, size_t count, FeatureDType dtype) {
+  if (dtype == FeatureDType::F32) {
+    for (size_t k = 0; k < count; ++k) {
+      float v;
+      std::memcpy(&v, values + 4 * k, 4);
+      if (!std::isfinite(v)) return false;
+    }
+    return true;
+  }
+  const uint16_t exponent = dtype == FeatureDType::F16 ? 0x7C00 : 0x7F80;
+  for (size_t k = 0; k < count; ++k) {
+    uint16_t bits;
+    std::memcpy(&bits, values + 2 * k, 2);
+    if ((bits & exponent) == exponent) return false;
+  }
+  return true;
+}
+
+// Reads examples [begin, end) (every chunk they occupy, so HDF5 checks its Fletcher32) and
+// checks their values and labels.
+void check_examples(const ShardFile& f, int64_t begin, int64_t end, std::vector<unsigned char>& buffer,
+                    std::vector<std::string>& problems) {
+  const ShardSetInfo& info = f.info();
+  const size_t row_values = info.tiers.size() * static_cast<size_t>(info.backbone.hidden_size);
+  const size_t row_bytes = row_values * value_bytes(info.dtype);
+  buffer.resize(static_cast<size_t>(f.token_rows(begin, end)) * row_bytes);
+  f.read_features(begin, end, buffer.data());
+  for (int64_t i = begin; i < end; ++i) {
+    std::string which = "example " + std::to_string(i) + " (id " + std::to_string(f.ids()[i]) + ")";
+    const size_t first = static_cast<size_t>(f.offsets()[i] - f.offsets()[begin]);
+    if (!all_finite(buffer.data() + first * row_bytes, static_cast<size_t>(f.num_tokens(i)) * row_values, info.dtype))
+      problems.push_back(f.path() + ": dataset 'features': " + which + " has NaN or infinite values");
     if (info.label_kind == LabelKind::Class) {
-      int64_t c = ex.label.item<int64_t>();
+      int64_t c = f.class_labels()[i];
       if (c < 0 || c >= info.num_labels)
-        problems.push_back(r.path() + ": dataset 'label': " + which + " has class " + std::to_string(c) +
+        problems.push_back(f.path() + ": dataset 'label': " + which + " has class " + std::to_string(c) +
                            " outside 0.." + std::to_string(info.num_labels - 1));
-    } else if (!torch::isfinite(ex.label).all().item<bool>()) {
-      problems.push_back(r.path() + ": dataset 'label': " + which + " has NaN or infinite values");
+    } else {
+      const float* values = f.label_values().data() + i * info.num_labels;
+      for (int64_t k = 0; k < info.num_labels; ++k)
+        if (!std::isfinite(values[k])) {
+          problems.push_back(f.path() + ": dataset 'label': " + which + " has NaN or infinite values");
+          break;
+        }
     }
   }
 }
 
-void check_unique_ids(const ShardReader& r, std::unordered_set<int64_t>& seen, std::vector<std::string>& problems) {
-  for (int64_t id : r.ids())
+void check_unique_ids(const ShardFile& f, std::unordered_set<int64_t>& seen, std::vector<std::string>& problems) {
+  for (int64_t id : f.ids())
     if (!seen.insert(id).second) {
-      problems.push_back(r.path() + ": dataset 'example_id': id " + std::to_string(id) + " occurs more than once");
+      problems.push_back(f.path() + ": dataset 'example_id': id " + std::to_string(id) + " occurs more than once");
       return;  // one message is enough to flag the shard
     }
 }
 
 // A failure while checking `path` as one line naming it: damaged files make the libraries
-// below throw anything (HDF5 via sherl::Error, JSON parse errors, LibTorch shape errors).
+// below throw anything (HDF5 via sherl::Error, JSON parse errors).
 std::string failure(const std::string& path, const std::exception& e) {
   std::string what = e.what();
   return what.rfind(path, 0) == 0 ? what : path + ": " + what;
@@ -65,23 +98,24 @@ std::string failure(const std::string& path, const std::exception& e) {
 // Checks one shard, adding ids to `seen` (shared across a set).
 std::vector<std::string> verify_file(const std::string& path, std::unordered_set<int64_t>& seen) {
   std::vector<std::string> problems;
-  std::unique_ptr<ShardReader> reader;
+  std::unique_ptr<ShardFile> file;
   try {
-    reader = std::make_unique<ShardReader>(path);  // structure, attributes, offsets
+    file = std::make_unique<ShardFile>(path);  // structure, attributes, offsets
   } catch (const std::exception& e) {
     return {failure(path, e)};
   }
-  for (int64_t begin = 0; begin < reader->size() && problems.size() < kMaxProblemsPerFile;) {
-    int64_t end = block_end(*reader, begin);
+  std::vector<unsigned char> buffer;
+  for (int64_t begin = 0; begin < file->size() && problems.size() < kMaxProblemsPerFile;) {
+    int64_t end = block_end(*file, begin);
     try {
-      check_values(*reader, reader->read_range(begin, end, /*stored_dtype=*/true), begin, problems);
+      check_examples(*file, begin, end, buffer, problems);
     } catch (const std::exception& e) {
       problems.push_back(failure(path, e));  // e.g. a Fletcher32 checksum failure in these rows
     }
     begin = end;
   }
   try {
-    check_unique_ids(*reader, seen, problems);
+    check_unique_ids(*file, seen, problems);
   } catch (const std::exception& e) {
     problems.push_back(failure(path, e));
   }
@@ -110,7 +144,7 @@ void check_entry(const std::string& dir, const Manifest& manifest, int64_t posit
   problems.insert(problems.end(), file_problems.begin(), file_problems.end());
   if (!file_problems.empty()) return;
   try {
-    problem = manifest_problem(ShardReader(path), manifest, position);
+    problem = manifest_problem(ShardFile(path), manifest, position);
   } catch (const std::exception& e) {
     problem = failure(path, e).substr(path.size() + 2);
   }

@@ -16,6 +16,7 @@
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/shard/set_directory.h"
+#include "lib/shard/shard_set_writer.h"
 #include "sherl/report/svg_plot.h"
 
 namespace fs = std::filesystem;
@@ -40,70 +41,38 @@ void remove_split(const std::string& dir) {
   fs::remove(dir, ec);  // fails, harmlessly, when the directory holds other files
 }
 
-// Streams the examples of `set` in order, routing each to the train or val writer.
-// Contiguous shards are created at their final size: `tokens` lists the token count of
-// every example the writer will receive, in order.
-// Rerunning into the directory of an earlier consolidation: the old manifest.json goes
-// before the first shard is replaced, so that no manifest ever lists a mix of old and new
-// shards; the old shards past the new last one go once the new manifest is written.
+// Streams the examples of `set` in order into one split's shard set, a new shard every
+// examples_per_shard examples. Contiguous shards are created at their final size: `tokens`
+// lists the token count of every example the split will receive, in order.
 class SplitWriter {
  public:
   SplitWriter(const std::string& dir, const ShardSetInfo& info, const ConsolidateOptions& o,
               std::vector<int64_t> tokens)
-      : dir_(dir), info_(info), o_(o), tokens_(std::move(tokens)) {
-    fs::create_directories(dir_);
-  }
+      : set_(dir, info, o.compression), o_(o), tokens_(std::move(tokens)) {}
   void add(const ShardExample& e) {
-    if (!writer_) open();
-    writer_->append(e);
-    if (writer_->size() == o_.examples_per_shard) close();
+    if (!set_.has_open_shard())
+      set_.open_shard(static_cast<int64_t>(set_.shards().size()), o_.contiguous ? next_shard_tokens() : 0);
+    set_.append(e);
+    if (set_.open_shard_size() == o_.examples_per_shard) set_.commit_shard();
   }
   int64_t finish() {
-    if (writer_) close();
-    fs::remove(manifest_path(dir_));  // an old one, when no shard was written
-    write_manifest(dir_, {info_, entries_});
-    for (const auto& entry : fs::directory_iterator(dir_))
-      if (is_shard_file_name(entry.path().filename().string()) && !listed(entry.path().filename().string()))
-        fs::remove(entry.path());
-    return written_examples();
+    if (set_.has_open_shard()) set_.commit_shard();
+    set_.finish();
+    return set_.examples();
   }
 
  private:
-  std::string name() const { return shard_file_name(static_cast<int64_t>(entries_.size())); }
-  void open() {
-    writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name()).string(), info_, entries_.size(),
-                                            o_.compression, o_.contiguous ? next_shard_tokens() : 0);
-  }
   // Token rows of the shard about to open: the next examples_per_shard examples, or the rest.
   int64_t next_shard_tokens() const {
-    size_t first = static_cast<size_t>(written_examples());
+    size_t first = static_cast<size_t>(set_.examples());
     size_t last = std::min(tokens_.size(), first + static_cast<size_t>(o_.examples_per_shard));
-    if (first >= last) throw Error(dir_ + ": more examples than planned for the split");
+    if (first >= last) throw Error("sherl-consolidate: more examples than planned for a split");
     return std::accumulate(tokens_.begin() + first, tokens_.begin() + last, int64_t{0});
   }
-  int64_t written_examples() const {
-    int64_t n = 0;
-    for (const auto& e : entries_) n += e.examples;
-    return n;
-  }
-  bool listed(const std::string& file) const {
-    return std::any_of(entries_.begin(), entries_.end(), [&](const ManifestEntry& e) { return e.file == file; });
-  }
-  void close() {
-    std::string file = name();
-    int64_t n = writer_->size();
-    if (entries_.empty()) fs::remove(manifest_path(dir_));
-    std::string sha = writer_->commit();
-    writer_.reset();
-    entries_.push_back({file, n, sha, static_cast<int64_t>(fs::file_size(fs::path(dir_) / file))});
-  }
 
-  std::string dir_;
-  ShardSetInfo info_;
+  ShardSetWriter set_;
   const ConsolidateOptions& o_;
   std::vector<int64_t> tokens_;
-  std::unique_ptr<ShardWriter> writer_;
-  std::vector<ManifestEntry> entries_;
 };
 
 // The strata of the validation split: class labels (read at open, no features touched),

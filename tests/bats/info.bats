@@ -29,6 +29,17 @@ expect_verify_failure() {
   [[ "$output" == "sherl-info "[0-9]* ]]
 }
 
+@test "sherl-info loads no LibTorch: neither linked nor opened, even when verifying" {
+  run ldd "$SHERL_BUILD/bin/sherl-info"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *libsherl_format* ]]
+  [[ "$output" != *libtorch* && "$output" != *libc10* && "$output" != *"libsherl.so"* ]]
+  make_set
+  strace -f -qq -e trace=openat -o "$WORK/trace" "$SHERL_BUILD/bin/sherl-info" --verify "$WORK/set"
+  grep -q 'shard-00000.h5' "$WORK/trace"  # the trace sees the files it reads
+  ! grep -E 'libtorch|libc10' "$WORK/trace"
+}
+
 @test "sherl-info: usage errors exit 2" {
   run sherl-info
   [ "$status" -eq 2 ]

@@ -455,7 +455,7 @@ PY
   rm "$WORK/f32"/manifest*.json
   run sherl-extract "${X[@]}" --dtype f32 --out "$WORK/f32"
   echo "$output"
-  [[ "$output" == *"redoing $WORK/f32/shard-00000.h5 (its dtype differs from this extraction's)"* ]]
+  [[ "$output" == *"redoing $WORK/f32/shard-00000.h5 (its dtype differs from this set's)"* ]]
   sherl-info --verify "$WORK/f32"
 }
 

@@ -17,9 +17,9 @@
 #include "lib/core/error.h"
 #include "lib/core/json.h"
 #include "lib/core/cli.h"
-#include "lib/core/runtime.h"
+#include "lib/core/process.h"
 #include "lib/core/version.h"
-#include "lib/shard/shard.h"
+#include "lib/shard/format.h"
 #include "lib/shard/shard_info.h"
 
 namespace {
@@ -35,7 +35,7 @@ struct Summary {
   int64_t bytes_on_disk = 0, raw_feature_bytes = 0;
 };
 
-void add_shard(Summary& s, const sherl::ShardReader& r) {
+void add_shard(Summary& s, const sherl::ShardFile& r) {
   for (int64_t i = 0; i < r.size(); ++i) {
     int64_t t = r.num_tokens(i);
     s.min_tokens = s.examples == 0 ? t : std::min(s.min_tokens, t);
@@ -52,18 +52,18 @@ Summary summarize(const std::string& path) {
   s.path = path;
   if (fs::is_directory(path)) {
     s.kind = "shard-set";
-    sherl::ShardSet set(path);
-    s.info = set.info();
-    for (const auto& shard : set.shards()) add_shard(s, *shard);
+    sherl::Manifest manifest = sherl::read_manifest(path);
+    s.info = manifest.info;
+    for (const auto& shard : sherl::open_shard_files(path, manifest)) add_shard(s, shard);
   } else {
     s.kind = "shard";
-    sherl::ShardReader reader(path);
+    sherl::ShardFile reader(path);
     s.info = reader.info();
     s.shard_index = reader.shard_index();
     add_shard(s, reader);
   }
-  int64_t value_bytes = s.info.dtype == sherl::FeatureDType::F32 ? 4 : 2;
-  s.raw_feature_bytes = s.tokens * static_cast<int64_t>(s.info.tiers.size()) * s.info.backbone.hidden_size * value_bytes;
+  s.raw_feature_bytes = s.tokens * static_cast<int64_t>(s.info.tiers.size()) * s.info.backbone.hidden_size *
+                        static_cast<int64_t>(sherl::value_bytes(s.info.dtype));
   return s;
 }
 
@@ -146,7 +146,7 @@ constexpr int kChildSound = 10, kChildProblems = 11;
 
 // Returns true when the path is sound. Each path is checked in a child process: HDF5 1.10
 // can crash on damaged metadata, and a crash must become a verdict on that file, not the
-// end of the tool. (This process itself never runs LibTorch, so forking is safe.)
+// end of the tool. (This process has no LibTorch and no threads of its own, so forking is safe.)
 bool verify(const std::string& path, bool as_json) {
   std::cout.flush();
   pid_t child = ::fork();

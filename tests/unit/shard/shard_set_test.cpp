@@ -114,7 +114,10 @@ TEST(VerifyShardSet, ReportsMissingShardTempFileAndDuplicateIds) {
 
 // Overwrites one feature value of a written shard in place (what a bit flip or a foreign
 // writer could leave), through the HDF5 library: the writer itself refuses non-finite values.
-void poke_feature(const std::string& path, hsize_t row, hsize_t tier, hsize_t column, float value) {
+// The value is of `mem_type` (HDF5 converts it to the stored type).
+template <typename T>
+void poke_feature(const std::string& path, hsize_t row, hsize_t tier, hsize_t column, T value,
+                  hid_t mem_type = H5T_NATIVE_FLOAT) {
   register_zstd_filter();
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(file, 0);
@@ -123,7 +126,7 @@ void poke_feature(const std::string& path, hsize_t row, hsize_t tier, hsize_t co
   hsize_t start[3] = {row, tier, column}, count[3] = {1, 1, 1};
   H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
   hid_t one = H5Screate_simple(3, count, nullptr);
-  EXPECT_GE(H5Dwrite(dataset, H5T_NATIVE_FLOAT, one, space, H5P_DEFAULT, &value), 0);
+  EXPECT_GE(H5Dwrite(dataset, mem_type, one, space, H5P_DEFAULT, &value), 0);
   H5Sclose(one);
   H5Sclose(space);
   H5Dclose(dataset);
@@ -149,6 +152,32 @@ TEST(VerifyShardSet, ReportsNonFiniteFeatures) {
     EXPECT_EQ(std::string(e.what()), dir.file("nan.h5") + ": example 114: features hold NaN or infinite values");
   }
   EXPECT_NO_THROW(reader.read_range(0, 6, /*stored_dtype=*/true));  // checked where batches are made
+}
+
+// Verification checks f16 and bf16 values on their bits: the all-ones exponent (Inf, NaN) is
+// found, the largest finite value is not.
+TEST(VerifyShardSet, FindsNonFiniteValuesOfEveryDtypeByTheirBits) {
+  for (FeatureDType dtype : {FeatureDType::F16, FeatureDType::BF16}) {
+    SCOPED_TRACE(to_string(dtype));
+    ScratchDir dir;
+    auto info = test::test_info(dtype);
+    test::write_shard(dir.file("s.h5"), info, test::ragged_examples(info));
+    const hsize_t example2_token4 = 1 + 3000 + 4;
+    float largest;
+    if (dtype == FeatureDType::F16) {  // an HDF5 float type: floats are converted to it
+      largest = 65504.0f;
+      poke_feature(dir.file("s.h5"), 0, 0, 0, largest);
+      poke_feature(dir.file("s.h5"), example2_token4, 2, 7, -std::numeric_limits<float>::infinity());
+    } else {  // stored as its 16 bits
+      largest = 3.3895313892515355e38f;  // 0x7F7F
+      poke_feature(dir.file("s.h5"), 0, 0, 0, uint16_t{0x7F7F}, H5T_NATIVE_UINT16);
+      poke_feature(dir.file("s.h5"), example2_token4, 2, 7, uint16_t{0x7FC1}, H5T_NATIVE_UINT16);  // a NaN
+    }
+    auto problems = verify_shard_file(dir.file("s.h5"));
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0], dir.file("s.h5") + ": dataset 'features': example 2 (id 114) has NaN or infinite values");
+    EXPECT_EQ(ShardReader(dir.file("s.h5")).read(0).features[0][0][0].item<float>(), largest);
+  }
 }
 
 TEST(ShardWriter, RefusesNonFiniteFeatures) {
