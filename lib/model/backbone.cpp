@@ -11,10 +11,27 @@
 #include "lib/model/checkpoint.h"
 #include "lib/model/model_config.h"
 #include "lib/model/safetensors.h"
+#include "lib/model/t5.h"
 #include "lib/model/vit.h"
 
 namespace sherl {
 namespace {
+
+bool is_t5_family(const std::string& model_type) {
+  return model_type == "t5" || model_type == "mt5" || model_type == "umt5";
+}
+
+// config.json's names for the sizes that the checks and the identity read: T5 has its own.
+struct SizeKeys {
+  const char* hidden;        // the model's width
+  const char* layers;
+  const char* intermediate;  // the MLP's width
+};
+
+SizeKeys size_keys(const ModelConfig& config) {
+  if (is_t5_family(config.get_string("model_type", ""))) return {"d_model", "num_layers", "d_ff"};
+  return {"hidden_size", "num_hidden_layers", "intermediate_size"};
+}
 
 template <typename Model>
 Backbone build(const ModelConfig& config, const std::string& model_dir, torch::Device device) {
@@ -71,12 +88,16 @@ void check_config_fits_checkpoint(const ModelConfig& config, const std::string& 
                                  " values, but the checkpoint holds " + std::to_string(static_cast<long long>(held)) +
                                  " in all; does config.json belong to these weights?");
   };
-  const double d = static_cast<double>(config.require_positive_int("hidden_size"));
-  if (d * d > held) throw refuse("hidden_size", d * d);
-  if (d * size("intermediate_size", 1) > held) throw refuse("intermediate_size", d * size("intermediate_size", 1));
+  const SizeKeys keys = size_keys(config);
+  const double d = static_cast<double>(config.require_positive_int(keys.hidden));
+  const double ff = size(keys.intermediate, 1);
+  if (d * d > held) throw refuse(keys.hidden, d * d);
+  if (d * ff > held) throw refuse(keys.intermediate, d * ff);
+  // The attention's width: T5 sets it apart from the model's (num_heads * d_kv).
+  const double inner = config.has("d_kv") ? size("num_heads", 1) * size("d_kv", 1) : d;
   const double per_side = size("image_size", 0) / std::max(1.0, size("patch_size", 1));
   const std::pair<const char*, double> shares[] = {
-      {"num_hidden_layers", size("num_hidden_layers", 1) * (4 * d * d + 2 * d * size("intermediate_size", 1))},
+      {keys.layers, size(keys.layers, 1) * (4 * d * inner + 2 * d * ff)},
       {"vocab_size", size("vocab_size", 0) * d},
       {"max_position_embeddings", size("max_position_embeddings", 0) * d},
       {"type_vocab_size", size("type_vocab_size", 0) * d},
@@ -105,15 +126,17 @@ Backbone load_backbone(const std::string& model_dir, torch::Device device) {
   check_config_fits_checkpoint(config, model_dir);
   if (type == "bert" || type == "roberta") return build<BertBackboneImpl>(config, model_dir, device);
   if (type == "vit") return build<VitBackboneImpl>(config, model_dir, device);
-  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit)");
+  if (is_t5_family(type)) return build<T5BackboneImpl>(config, model_dir, device);
+  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit, t5, mt5)");
 }
 
 BackboneIdentity backbone_identity(const std::string& model_dir) {
   ModelConfig config(model_dir);
   BackboneIdentity id;
   id.model_type = config.require_string("model_type");
-  id.hidden_size = config.require_positive_int("hidden_size");
-  id.num_layers = config.require_positive_int("num_hidden_layers");
+  const SizeKeys keys = size_keys(config);
+  id.hidden_size = config.require_positive_int(keys.hidden);
+  id.num_layers = config.require_positive_int(keys.layers);
   id.config_sha256 = sha256_file(config.path());
   Sha256 weights;
   for (const auto& path : checkpoint_files(model_dir)) hash_file_into(weights, path);

@@ -2,11 +2,14 @@
 
 #include "lib/core/error.h"
 #include "lib/model/checkpoint.h"
+#include "lib/model/text_inputs.h"
 
 namespace sherl {
 namespace {
 
-const EncoderLayerNames kBertLayerNames{"attention.self", "attention.output.LayerNorm", "output.LayerNorm"};
+const EncoderLayerNames kBertLayerNames{"attention.self.query", "attention.self.key", "attention.self.value",
+                                        "attention.output.dense", "intermediate.dense", "",
+                                        "output.dense", "attention.output.LayerNorm", "output.LayerNorm"};
 
 }  // namespace
 
@@ -30,9 +33,7 @@ BertBackboneImpl::BertBackboneImpl(const ModelConfig& config)
   token_type_embeddings_ = register_module("token_type_embeddings", torch::nn::Embedding(type_vocab_size_, d));
   embedding_norm_ = register_module(
       "embedding_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps)));
-  layers_ = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config_.num_layers; ++i)
-    layers_->push_back(EncoderLayer(config_, /*pre_norm=*/false, /*qkv_bias=*/true));
+  add_layers(config_.num_layers, encoder_layer_options(config_, /*pre_norm=*/false, /*qkv_bias=*/true));
 }
 
 void BertBackboneImpl::load(const std::string& model_dir) {
@@ -43,19 +44,7 @@ void BertBackboneImpl::load(const std::string& model_dir) {
   ckpt.load(embedding_norm_->weight, "embeddings.LayerNorm.weight");
   ckpt.load(embedding_norm_->bias, "embeddings.LayerNorm.bias");
   for (int64_t i = 0; i < config_.num_layers; ++i)
-    layers_->ptr<EncoderLayerImpl>(i)->load(ckpt, "encoder.layer." + std::to_string(i), kBertLayerNames);
-}
-
-torch::Tensor BertBackboneImpl::checked_input_ids(const ModelInputs& inputs) const {
-  const auto& ids = inputs.input_ids;
-  if (!ids.defined() || ids.dim() != 2) throw Error(model_type() + " backbone: input_ids must be a [batch, tokens] tensor");
-  if (ids.numel() > 0) {
-    int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
-    if (lo < 0 || hi >= vocab_size_)
-      throw Error(model_type() + " backbone: token id " + std::to_string(lo < 0 ? lo : hi) +
-                  " is outside the vocabulary of " + std::to_string(vocab_size_) + " (config.json vocab_size)");
-  }
-  return ids.to(word_embeddings_->weight.device(), torch::kInt64);
+    load_layer(i, ckpt, "encoder.layer." + std::to_string(i), kBertLayerNames);
 }
 
 // BERT: 0..T-1. RoBERTa (create_position_ids_from_input_ids): padding tokens keep
@@ -77,7 +66,7 @@ torch::Tensor BertBackboneImpl::position_ids(const torch::Tensor& input_ids) con
 }
 
 torch::Tensor BertBackboneImpl::embed(const ModelInputs& inputs) {
-  auto ids = checked_input_ids(inputs);
+  auto ids = checked_input_ids(model_type(), inputs, vocab_size_, word_embeddings_->weight.device());
   torch::Tensor types = inputs.token_type_ids.defined() ? inputs.token_type_ids.to(ids.device(), torch::kInt64)
                                                         : torch::zeros_like(ids);
   if (types.sizes() != ids.sizes()) throw Error(model_type() + " backbone: token_type_ids do not match input_ids");
@@ -88,23 +77,6 @@ torch::Tensor BertBackboneImpl::embed(const ModelInputs& inputs) {
   return embedding_norm_(h);
 }
 
-torch::Tensor BertBackboneImpl::token_mask(const ModelInputs& inputs) {
-  if (!inputs.input_ids.defined()) throw Error(model_type() + " backbone: no input_ids");
-  if (!inputs.attention_mask.defined()) return torch::ones_like(inputs.input_ids, torch::kInt64);
-  if (inputs.attention_mask.sizes() != inputs.input_ids.sizes())
-    throw Error(model_type() + " backbone: attention_mask does not match input_ids");
-  return inputs.attention_mask.to(torch::kInt64);
-}
-
-torch::Tensor BertBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
-                                     const OutputRows& rows) {
-  check_layer_index(model_type(), i, config_.num_layers);
-  return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, state.attention_bias, rows);
-}
-
-std::vector<torch::Tensor> BertBackboneImpl::layer_parameters(int64_t i) {
-  check_layer_index(model_type(), i, config_.num_layers);
-  return layers_[i]->parameters();
-}
+torch::Tensor BertBackboneImpl::token_mask(const ModelInputs& inputs) { return text_token_mask(model_type(), inputs); }
 
 }  // namespace sherl

@@ -80,6 +80,13 @@ Checkpoint::Checkpoint(const std::string& model_dir, std::vector<std::string> pr
   }
 }
 
+bool Checkpoint::contains(const std::string& name) const {
+  if (owner_.count(name)) return true;
+  for (const auto& prefix : prefixes_)
+    if (owner_.count(prefix + name)) return true;
+  return false;
+}
+
 Checkpoint::Found Checkpoint::find(const std::string& name) const {
   auto it = owner_.find(name);
   if (it != owner_.end()) return {it->second, name};

@@ -25,6 +25,8 @@ class Checkpoint {
   torch::Tensor get(const std::string& name, at::IntArrayRef expected_shape) const;
   // Copies the named tensor into a parameter of the same shape.
   void load(torch::Tensor& param, const std::string& name) const;
+  // Whether the checkpoint holds the tensor (under a prefix or not).
+  bool contains(const std::string& name) const;
 
  private:
   struct Found {

@@ -1,7 +1,9 @@
 #pragma once
-// One Transformer encoder layer as BERT/RoBERTa (post-LayerNorm) and ViT (pre-LayerNorm)
-// define it, with the query/key/value projections fused into one Linear so that a layer
-// does one [d -> 3d] matmul instead of three.
+// One Transformer layer as the supported families define it, built from options: post-norm
+// (BERT, RoBERTa) or pre-norm (ViT, T5), LayerNorm or RMS norm, with or without biases,
+// scores scaled by 1/sqrt(head_dim) or not (T5), a plain or a gated MLP (T5 1.1). The
+// query/key/value projections are fused into one Linear, so that a layer does one
+// [d -> 3 inner] product instead of three.
 #include <torch/torch.h>
 
 #include <array>
@@ -9,22 +11,47 @@
 
 #include "lib/model/layer_state.h"
 #include "lib/model/model_config.h"
+#include "lib/model/norm.h"
 
 namespace sherl {
 
 class Checkpoint;
 
-// Where Hugging Face puts a layer's tensors, relative to "<encoder>.layer.<i>.".
+enum class MlpKind {
+  Plain,  // out(act(in(x)))
+  Gated,  // out(act(in(x)) * up(x)): in is the gate
+};
+
+// How a family builds its layers (the LibTorch options style).
+struct EncoderLayerOptions {
+  int64_t hidden_size = 0, num_heads = 0, head_dim = 0, intermediate_size = 0;
+  Activation activation = Activation::GeluErf;
+  NormKind norm = NormKind::Layer;
+  double norm_eps = 1e-12;
+  bool pre_norm = false;
+  bool qkv_bias = true;      // biases of the query, key and value projections
+  bool dense_bias = true;    // biases of the attention output and of the MLP's projections
+  MlpKind mlp = MlpKind::Plain;
+  bool scale_scores = true;  // scores divided by sqrt(head_dim) (T5: not)
+};
+
+// The options of the BERT-style encoders (BERT, RoBERTa, ViT): LayerNorm, biases, a plain MLP.
+EncoderLayerOptions encoder_layer_options(const EncoderConfig& config, bool pre_norm, bool qkv_bias);
+
+// Where Hugging Face puts a layer's tensors, relative to the layer's prefix (each name is
+// followed by ".weight" / ".bias").
 struct EncoderLayerNames {
-  std::string self_attention;  // holds query/key/value: "attention.self" or "attention.attention"
-  std::string norm_attention;  // LayerNorm around attention: "attention.output.LayerNorm" / "layernorm_before"
-  std::string norm_mlp;        // LayerNorm around the MLP: "output.LayerNorm" / "layernorm_after"
+  std::string query, key, value, attention_out;
+  std::string mlp_in;   // the MLP's first projection (the gate of a gated MLP)
+  std::string mlp_up;   // a gated MLP's second input projection
+  std::string mlp_out;
+  std::string norm_attention, norm_mlp;  // the norms around attention and around the MLP
 };
 
 class EncoderLayerImpl : public torch::nn::Module {
  public:
-  EncoderLayerImpl(const EncoderConfig& config, bool pre_norm, bool qkv_bias);
-  // hidden [B, T, d]; attention_bias ([B, 1, 1, T] or [B, 1 or H, T, T]) added to the
+  explicit EncoderLayerImpl(const EncoderLayerOptions& options);
+  // hidden [B, T, d]; attention_bias ([B, 1, 1, T] or [B or 1, 1 or H, T, T]) added to the
   // attention scores. Returns [B, T, d], or only the rows asked for ([B, leading or P, d]:
   // they still attend to every key they may see): the same values for a fraction of the
   // work when only those rows are read.
@@ -40,14 +67,14 @@ class EncoderLayerImpl : public torch::nn::Module {
   torch::Tensor attention_of_first(const torch::Tensor& x, const torch::Tensor& attention_bias, int64_t queries);
   // attention() of the rows at `positions` [B, P], [B, P, d]; any bias.
   torch::Tensor attention_at(const torch::Tensor& x, const torch::Tensor& attention_bias, const torch::Tensor& positions);
+  torch::Tensor scaled(torch::Tensor scores) const;
+  torch::Tensor activate(const torch::Tensor& x) const;
   torch::Tensor mlp(const torch::Tensor& x);
 
-  int64_t num_heads_, head_dim_;
-  double score_scale_;
-  bool pre_norm_, qkv_bias_;
-  Activation activation_;
-  torch::nn::Linear qkv_{nullptr}, attention_out_{nullptr}, intermediate_{nullptr}, output_{nullptr};
-  torch::nn::LayerNorm norm_attention_{nullptr}, norm_mlp_{nullptr};
+  EncoderLayerOptions options_;
+  int64_t inner_;  // num_heads * head_dim
+  torch::nn::Linear qkv_{nullptr}, attention_out_{nullptr}, mlp_in_{nullptr}, mlp_up_{nullptr}, mlp_out_{nullptr};
+  Norm norm_attention_{nullptr}, norm_mlp_{nullptr};
 };
 TORCH_MODULE(EncoderLayer);
 

@@ -30,9 +30,9 @@ class NormAndLeadingRows : public torch::autograd::Function<NormAndLeadingRows> 
 
 }  // namespace
 
-std::array<torch::Tensor, 2> layer_norm_and_leading_rows(const torch::Tensor& x, const torch::nn::LayerNorm& norm,
-                                                         int64_t rows) {
-  auto out = NormAndLeadingRows::apply(x, norm->weight, norm->bias, rows, norm->options.eps());
+std::array<torch::Tensor, 2> layer_norm_and_leading_rows(const torch::Tensor& x, const torch::Tensor& weight,
+                                                         const torch::Tensor& bias, double eps, int64_t rows) {
+  auto out = NormAndLeadingRows::apply(x, weight, bias, rows, eps);
   return {out[0], out[1]};
 }
 

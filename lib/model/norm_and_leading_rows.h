@@ -14,7 +14,11 @@
 
 namespace sherl {
 
-std::array<torch::Tensor, 2> layer_norm_and_leading_rows(const torch::Tensor& x, const torch::nn::LayerNorm& norm,
-                                                         int64_t rows);
+std::array<torch::Tensor, 2> layer_norm_and_leading_rows(const torch::Tensor& x, const torch::Tensor& weight,
+                                                         const torch::Tensor& bias, double eps, int64_t rows);
+inline std::array<torch::Tensor, 2> layer_norm_and_leading_rows(const torch::Tensor& x, const torch::nn::LayerNorm& norm,
+                                                                int64_t rows) {
+  return layer_norm_and_leading_rows(x, norm->weight, norm->bias, norm->options.eps(), rows);
+}
 
 }  // namespace sherl

@@ -6,7 +6,10 @@
 namespace sherl {
 namespace {
 
-const EncoderLayerNames kVitLayerNames{"attention.attention", "layernorm_before", "layernorm_after"};
+const EncoderLayerNames kVitLayerNames{"attention.attention.query", "attention.attention.key",
+                                       "attention.attention.value", "attention.output.dense",
+                                       "intermediate.dense", "",
+                                       "output.dense", "layernorm_before", "layernorm_after"};
 
 }  // namespace
 
@@ -26,9 +29,7 @@ VitBackboneImpl::VitBackboneImpl(const ModelConfig& config) : config_(read_encod
       torch::nn::Conv2d(torch::nn::Conv2dOptions(num_channels_, d, patch_size_).stride(patch_size_)));
   cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, d}));
   position_embeddings_ = register_parameter("position_embeddings", torch::zeros({1, num_tokens_, d}));
-  layers_ = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config_.num_layers; ++i)
-    layers_->push_back(EncoderLayer(config_, /*pre_norm=*/true, qkv_bias));
+  add_layers(config_.num_layers, encoder_layer_options(config_, /*pre_norm=*/true, qkv_bias));
   final_norm_ = register_module(
       "final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps)));
 }
@@ -40,7 +41,7 @@ void VitBackboneImpl::load(const std::string& model_dir) {
   ckpt.load(patch_projection_->weight, "embeddings.patch_embeddings.projection.weight");
   ckpt.load(patch_projection_->bias, "embeddings.patch_embeddings.projection.bias");
   for (int64_t i = 0; i < config_.num_layers; ++i)
-    layers_->ptr<EncoderLayerImpl>(i)->load(ckpt, "encoder.layer." + std::to_string(i), kVitLayerNames);
+    load_layer(i, ckpt, "encoder.layer." + std::to_string(i), kVitLayerNames);
   ckpt.load(final_norm_->weight, "layernorm.weight");
   ckpt.load(final_norm_->bias, "layernorm.bias");
 }
@@ -61,17 +62,6 @@ torch::Tensor VitBackboneImpl::embed(const ModelInputs& inputs) {
 torch::Tensor VitBackboneImpl::token_mask(const ModelInputs& inputs) {
   int64_t batch = inputs.pixel_values.defined() ? inputs.pixel_values.size(0) : 0;
   return torch::ones({batch, num_tokens_}, torch::TensorOptions().dtype(torch::kInt64).device(cls_token_.device()));
-}
-
-torch::Tensor VitBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
-                                     const OutputRows& rows) {
-  check_layer_index(model_type(), i, config_.num_layers);
-  return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, state.attention_bias, rows);
-}
-
-std::vector<torch::Tensor> VitBackboneImpl::layer_parameters(int64_t i) {
-  check_layer_index(model_type(), i, config_.num_layers);
-  return layers_[i]->parameters();
 }
 
 }  // namespace sherl

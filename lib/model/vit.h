@@ -2,28 +2,23 @@
 // Vision Transformer, as transformers' ViTModel without the pooler: patch embedding by a
 // strided convolution, CLS token prepended, learned position embeddings added, L
 // pre-LayerNorm encoder layers; pool() applies the final LayerNorm (vit.layernorm) to CLS.
-#include "lib/model/backbone.h"
-#include "lib/model/encoder_layer.h"
+#include "lib/model/layer_stack.h"
 #include "lib/model/model_config.h"
 
 namespace sherl {
 
-class VitBackboneImpl : public BackboneImpl {
+class VitBackboneImpl : public LayerStackBackboneImpl {
  public:
   explicit VitBackboneImpl(const ModelConfig& config);
   void load(const std::string& model_dir);
 
   std::string model_type() const override { return "vit"; }
-  int64_t num_layers() const override { return config_.num_layers; }
   int64_t hidden_size() const override { return config_.hidden_size; }
   bool is_text() const override { return false; }
   PoolingKind pooling() const override { return PoolingKind::FirstToken; }  // the class token
   torch::Tensor embed(const ModelInputs& inputs) override;
   // All ones: every patch is a token.
   torch::Tensor token_mask(const ModelInputs& inputs) override;
-  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
-                      const OutputRows& rows = {}) override;
-  std::vector<torch::Tensor> layer_parameters(int64_t i) override;
 
  protected:
   // vit.layernorm; it acts on each token alone, so normalising the pooled row equals
@@ -35,7 +30,6 @@ class VitBackboneImpl : public BackboneImpl {
   int64_t image_size_, patch_size_, num_channels_, num_tokens_;
   torch::nn::Conv2d patch_projection_{nullptr};
   torch::Tensor cls_token_, position_embeddings_;
-  torch::nn::ModuleList layers_{nullptr};
   torch::nn::LayerNorm final_norm_{nullptr};
 };
 

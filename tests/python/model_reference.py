@@ -14,6 +14,10 @@ The variants cover the loaders and activations:
   bert      gelu (erf),  F32,  one file, 'bert.' prefix, plus pooler/classifier/position_ids
   roberta   gelu_new,    F16,  two shards with model.safetensors.index.json, no prefix
   bert-relu relu,        BF16, one file, no prefix, layer_norm_eps 1e-5
+  t5        T5 1.0 relu, F32,  one file, the table as encoder.embed_tokens, distances past
+                                relative_attention_max_distance (t5_reference.py)
+  t5-gated  gated-gelu,  BF16, two shards, a full encoder-decoder checkpoint, d_kv 12 with
+                                4 heads (inner size 48, not d_model 32)
 
 Usage: /usr/bin/python3 model_reference.py OUTDIR
 """
@@ -26,6 +30,8 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import t5_reference
 
 DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64"}
 
@@ -159,23 +165,21 @@ def make_inputs(cfg, gen):
     for b, n in enumerate(lengths):
         ids[b, :n] = torch.randint(2, cfg["vocab_size"], (n,), generator=gen)
         mask[b, :n] = 1
-        if cfg["type_vocab_size"] > 1:
+        if cfg.get("type_vocab_size", 1) > 1:
             types[b, n // 2:n] = 1  # a sentence pair: the second half is segment B
     return ids, types, mask
 
 
-def write_variant(outdir, name, cfg, dtype, prefix, shards, extras, seed):
+def write_variant(outdir, name, model, cfg, dtype, prefix, shards, finish, seed):
+    """`finish(stored, cfg, gen)` returns the tensors to store, from the model's own."""
     gen = torch.Generator().manual_seed(seed)
-    model = RefEncoder(cfg)
     randomize(model, gen)
     # The model computes with exactly the values stored (rounded to F16 / BF16 if so).
     state = {k: v.to(dtype) for k, v in model.hf_state().items()}
     with torch.no_grad():
         for p, v in zip(model.hf_state().values(), state.values()):
             p.copy_(v.float())
-    stored = {prefix + k: v for k, v in state.items()}
-    for k, v in extras(cfg, gen).items():
-        stored[k] = v
+    stored = finish({prefix + k: v for k, v in state.items()}, cfg, gen)
     model_dir = os.path.join(outdir, name)
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "config.json"), "w") as f:
@@ -212,10 +216,10 @@ def base_config(model_type, act, **kw):
     return cfg
 
 
-def bert_task_extras(cfg, gen):
+def as_bert_task(stored, cfg, gen):
     """What a BertForSequenceClassification checkpoint also holds; all of it is ignored."""
     d = cfg["hidden_size"]
-    return {"bert.pooler.dense.weight": torch.randn(d, d, generator=gen),
+    return stored | {"bert.pooler.dense.weight": torch.randn(d, d, generator=gen),
             "bert.pooler.dense.bias": torch.randn(d, generator=gen),
             "classifier.weight": torch.randn(3, d, generator=gen), "classifier.bias": torch.randn(3, generator=gen),
             "bert.embeddings.position_ids": torch.arange(cfg["max_position_embeddings"]).unsqueeze(0)}
@@ -224,12 +228,25 @@ def bert_task_extras(cfg, gen):
 def main():
     outdir = sys.argv[1]
     torch.set_num_threads(1)
-    write_variant(outdir, "bert", base_config("bert", "gelu"), torch.float32, "bert.", 1, bert_task_extras, 1)
+    def bert(cfg):
+        return RefEncoder(cfg), cfg
+
+    def t5(cfg):
+        return t5_reference.T5Encoder(cfg), cfg
+
+    def as_is(stored, cfg, gen):
+        return stored
+
+    write_variant(outdir, "bert", *bert(base_config("bert", "gelu")), torch.float32, "bert.", 1, as_bert_task, 1)
     write_variant(outdir, "roberta",
-                  base_config("roberta", "gelu_new", pad_token_id=1, type_vocab_size=1, layer_norm_eps=1e-5),
-                  torch.float16, "", 2, lambda c, g: {}, 2)
-    write_variant(outdir, "bert-relu", base_config("bert", "relu", layer_norm_eps=1e-5), torch.bfloat16, "", 1,
-                  lambda c, g: {}, 3)
+                  *bert(base_config("roberta", "gelu_new", pad_token_id=1, type_vocab_size=1, layer_norm_eps=1e-5)),
+                  torch.float16, "", 2, as_is, 2)
+    write_variant(outdir, "bert-relu", *bert(base_config("bert", "relu", layer_norm_eps=1e-5)), torch.bfloat16, "",
+                  1, as_is, 3)
+    write_variant(outdir, "t5", *t5(t5_reference.t5_config("relu", relative_attention_max_distance=6)),
+                  torch.float32, "", 1, t5_reference.as_embed_tokens, 4)
+    write_variant(outdir, "t5-gated", *t5(t5_reference.t5_config("gated-gelu", d_kv=12, model_type="t5")),
+                  torch.bfloat16, "", 2, t5_reference.as_full_checkpoint, 5)
 
 
 if __name__ == "__main__":

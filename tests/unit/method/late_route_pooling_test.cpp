@@ -6,8 +6,7 @@
 #include <functional>
 
 #include "lib/core/error.h"
-#include "lib/model/backbone.h"
-#include "lib/model/encoder_layer.h"
+#include "lib/model/layer_stack.h"
 #include "sherl/method/late_route.h"
 
 namespace sherl {
@@ -17,7 +16,7 @@ constexpr int64_t kLayers = 3, kWidth = 16, kBatch = 3, kTokens = 7;
 
 // A backbone of EncoderLayers alone (no embeddings: the late route never embeds), with the
 // pooling and attention kinds under test.
-class ToyEncoderImpl : public BackboneImpl {
+class ToyEncoderImpl : public LayerStackBackboneImpl {
  public:
   ToyEncoderImpl(PoolingKind pooling, AttentionKind attention, bool pre_norm)
       : pooling_(pooling), attention_(attention) {
@@ -27,27 +26,19 @@ class ToyEncoderImpl : public BackboneImpl {
     c.num_layers = kLayers;
     c.num_heads = 2;
     c.intermediate_size = 32;
-    layers_ = register_module("layers", torch::nn::ModuleList());
-    for (int64_t i = 0; i < kLayers; ++i) layers_->push_back(EncoderLayer(c, pre_norm, /*qkv_bias=*/true));
+    add_layers(kLayers, encoder_layer_options(c, pre_norm, /*qkv_bias=*/true));
   }
   std::string model_type() const override { return "toy"; }
-  int64_t num_layers() const override { return kLayers; }
   int64_t hidden_size() const override { return kWidth; }
   bool is_text() const override { return true; }
   PoolingKind pooling() const override { return pooling_; }
   AttentionKind attention() const override { return attention_; }
   torch::Tensor embed(const ModelInputs&) override { throw std::logic_error("not used"); }
   torch::Tensor token_mask(const ModelInputs&) override { throw std::logic_error("not used"); }
-  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
-                      const OutputRows& rows) override {
-    return layers_->ptr<EncoderLayerImpl>(i)->forward(hidden, state.attention_bias, rows);
-  }
-  std::vector<torch::Tensor> layer_parameters(int64_t i) override { return layers_[i]->parameters(); }
 
  private:
   PoolingKind pooling_;
   AttentionKind attention_;
-  torch::nn::ModuleList layers_{nullptr};
 };
 
 // Real tokens: 7, 4 and 2 of 7 (padding on the right).

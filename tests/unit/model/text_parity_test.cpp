@@ -1,42 +1,30 @@
-// BERT / RoBERTa parity against an independent torch.nn implementation:
+// BERT / RoBERTa / T5 parity against independent torch.nn implementations:
 // tests/python/model_reference.py writes small random models (F32 with the 'bert.' prefix
-// and a task head; F16 sharded with an index; BF16 without prefix) and every tier and the
-// pooled output on a padded batch, which the loaded backbones must reproduce.
+// and a task head; F16 sharded with an index; BF16 without prefix; T5 1.0 and a full T5 1.1
+// checkpoint, see there) and every tier and the pooled output on a padded batch, which the
+// loaded backbones must reproduce.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "lib/core/error.h"
-#include "lib/core/hash.h"
+#include "lib/core/json.h"
 #include "lib/model/backbone.h"
 #include "lib/model/encoder_layer.h"
 #include "lib/model/safetensors.h"
+#include "lib/model/t5.h"
+#include "tests/support/python_reference.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-// The reference data is generated once per version of the script (ctest runs each test in
-// its own process, and importing torch takes seconds): into a temporary directory, then
-// renamed to a name keyed by the script's digest, so that concurrent tests never see half.
 class TextParity : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    const std::string script = std::string(SHERL_SOURCE_DIR) + "/tests/python/model_reference.py";
-    dir_ = new fs::path(fs::path(SHERL_BINARY_DIR) / "tests" /
-                        ("model-reference-" + sherl::sha256_file(script).substr(0, 16)));
-    if (fs::exists(*dir_)) return;
-    fs::path tmp = dir_->string() + ".tmp." + std::to_string(::getpid());
-    fs::create_directories(tmp);
-    std::string cmd = "/usr/bin/python3 " + script + " " + tmp.string();
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    std::error_code ec;
-    fs::rename(tmp, *dir_, ec);  // fails harmlessly when another test process won the race
-    if (ec) fs::remove_all(tmp);
-    ASSERT_TRUE(fs::exists(*dir_));
-  }
+  static void SetUpTestSuite() { dir_ = new fs::path(sherl::test::python_reference("model_reference.py")); }
   static void TearDownTestSuite() { delete dir_; }
   static fs::path* dir_;
 };
@@ -83,7 +71,7 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
   EXPECT_GT(ref.get("tier_3").abs().max().item<double>(), 0.5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TextParity, ::testing::Values("bert", "roberta", "bert-relu"),
+INSTANTIATE_TEST_SUITE_P(Models, TextParity, ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (auto& c : s) if (c == '-') c = '_';
@@ -149,6 +137,76 @@ TEST_F(TextParity, PaddingDoesNotLeakIntoValidTokens) {
   auto a = sherl::compute_tiers(*backbone, padded, {3}).narrow(1, 0, 3);
   auto b = sherl::compute_tiers(*backbone, trimmed, {3});
   EXPECT_LT((a - b).abs().max().item<double>(), 1e-5);
+}
+
+}  // namespace
+
+namespace {
+
+// A copy of the reference T5 with one config.json key changed (nullptr: removed).
+fs::path t5_with(const fs::path& reference, const fs::path& dir, const std::string& key, const sherl::json& value) {
+  fs::remove_all(dir);
+  fs::copy(reference, dir);
+  sherl::json config = sherl::read_json_file((dir / "config.json").string());
+  if (value.is_null()) config.erase(key);
+  else config[key] = value;
+  std::ofstream((dir / "config.json").string()) << config.dump();
+  return dir;
+}
+
+TEST_F(TextParity, T5IdentityAndRefusedVariantsNamingTheKey) {
+  const fs::path reference = *dir_ / "t5-gated";
+  sherl::BackboneIdentity id = sherl::backbone_identity(reference.string());
+  EXPECT_EQ(id.model_type, "t5");
+  EXPECT_EQ(id.hidden_size, 32);  // d_model
+  EXPECT_EQ(id.num_layers, 3);    // num_layers
+  const fs::path dir = fs::temp_directory_path() / ("sherl-t5-variant-" + std::to_string(::getpid()));
+  struct Case {
+    std::string key;
+    sherl::json value;
+    std::string message;
+  };
+  for (const Case& c : {Case{"feed_forward_proj", "gated-silu", "'gated-silu' is not supported (relu, gated-gelu)"},
+                        Case{"model_type", "umt5", "'umt5' (a relative position bias in every layer) is not supported"},
+                        Case{"relative_attention_num_buckets", 2, "must be at least 4"},
+                        Case{"d_model", nullptr, "missing"}, Case{"d_ff", 0, "must be positive"}}) {
+    t5_with(reference, dir, c.key, c.value);
+    try {
+      sherl::load_backbone(dir.string());
+      ADD_FAILURE() << c.key << ": loaded";
+    } catch (const sherl::Error& e) {
+      EXPECT_NE(std::string(e.what()).find((dir / "config.json").string() + ": key '" + c.key + "': " + c.message),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  fs::remove_all(dir);
+  // T5 has no token types: a pair given BERT's way is refused, not silently read as one text.
+  auto t5 = sherl::load_backbone(reference.string());
+  sherl::SafetensorsFile ref((*dir_ / "t5-gated-reference.safetensors").string());
+  sherl::ModelInputs in;
+  in.input_ids = ref.get("input_ids");
+  in.token_type_ids = torch::ones_like(in.input_ids);
+  EXPECT_THROW(t5->embed(in), sherl::Error);
+}
+
+// T5's buckets by hand for 32 buckets and distance 128 (Hugging Face's defaults): keys before
+// the query take buckets 0..15, after it 16..31; distances below 8 are exact, then buckets
+// widen logarithmically up to 128, beyond which the last is kept.
+TEST(T5, RelativePositionBuckets) {
+  auto bucket = [](int64_t relative) {
+    return sherl::t5_relative_position_bucket(torch::tensor({relative}), 32, 128).item<int64_t>();
+  };
+  EXPECT_EQ(bucket(0), 0);
+  EXPECT_EQ(bucket(-1), 1);
+  EXPECT_EQ(bucket(-7), 7);
+  EXPECT_EQ(bucket(1), 17);
+  EXPECT_EQ(bucket(7), 23);
+  EXPECT_EQ(bucket(-8), 8);     // 8 + floor(log(1) ...) = 8
+  EXPECT_EQ(bucket(-16), 10);   // 8 + floor(log(2) / log(16) * 8) = 8 + 2
+  EXPECT_EQ(bucket(-127), 15);  // 8 + floor(log(15.875) / log(16) * 8) = 8 + 7
+  EXPECT_EQ(bucket(-1000), 15);
+  EXPECT_EQ(bucket(1000), 31);
 }
 
 }  // namespace

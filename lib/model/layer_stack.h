@@ -1,0 +1,32 @@
+#pragma once
+// What the backbones made of EncoderLayers share (every family so far): the stack of layers,
+// run one at a time for the early and the late route, and each layer's parameters.
+#include <string>
+#include <vector>
+
+#include "lib/model/backbone.h"
+#include "lib/model/encoder_layer.h"
+
+namespace sherl {
+
+class LayerStackBackboneImpl : public BackboneImpl {
+ public:
+  int64_t num_layers() const override { return static_cast<int64_t>(layers_->size()); }
+  torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
+                      const OutputRows& rows = {}) override;
+  std::vector<torch::Tensor> layer_parameters(int64_t i) override;
+
+ protected:
+  LayerStackBackboneImpl();
+  // Appends `n` layers built with `options` (a family's constructor calls it).
+  void add_layers(int64_t n, const EncoderLayerOptions& options);
+  // Loads layer i's tensors, "<prefix>.<names...>".
+  void load_layer(int64_t i, const Checkpoint& checkpoint, const std::string& prefix, const EncoderLayerNames& names);
+
+ private:
+  EncoderLayerImpl& at(int64_t i);
+
+  torch::nn::ModuleList layers_{nullptr};
+};
+
+}  // namespace sherl
