@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Configures and builds sherl into ./build (Release). With --tools first, only what the
-# tools need (the tools, their library, the HDF5 plugin): the unit tests take most of a
-# clean build and the main job needs none of them. Other arguments go to cmake, e.g.
+# tools need (the tools, their library, the HDF5 and SentencePiece plugins): the unit tests
+# take most of a clean build and the main job needs none of them. Other arguments go to cmake, e.g.
 # -DTorch_DIR=/path/to/libtorch/share/cmake/Torch for a CUDA LibTorch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=()
 if [ "${1:-}" = --tools ]; then
   shift
-  targets=(--target sherl-extract sherl-consolidate sherl-train sherl-eval sherl-info sherl-predict h5zstd)
+  targets=(--target sherl-extract sherl-consolidate sherl-train sherl-eval sherl-info sherl-predict h5zstd sherl_sentencepiece)
 fi
 launcher=()
 # ccache (installed by install-deps.sh) makes rebuilds and clean-clone builds far cheaper.

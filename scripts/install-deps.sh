@@ -9,6 +9,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libssl-dev # CLI, JSON, SHA-256
   libpng-dev libjpeg-dev zlib1g-dev          # image inputs
   libicu-dev                                 # text inputs: Unicode normalisation (WordPiece)
+  libsentencepiece-dev sentencepiece python3-sentencepiece  # T5's tokenizer; spm_train and the reference in tests
   libgtest-dev bats strace                   # tests (strace: which tools re-exec themselves)
   python3-torch python3-h5py python3-numpy   # independent reference implementations in tests
   dataset-fashion-mnist                      # the bundled example's data

@@ -58,6 +58,7 @@ json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const Input
              {"compression", {{"zstd_level", o.compression.zstd_level}, {"shuffle", o.compression.shuffle}}}};
   // Recorded only when not f32, so that sets extracted before --precision existed still match.
   if (o.precision != torch::kFloat32) id["precision"] = precision_name(o.precision);
+  if (!in.text_template.empty()) id["selection"]["template"] = in.text_template;  // likewise
   return id;
 }
 

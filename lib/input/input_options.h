@@ -23,6 +23,9 @@ inline CLI::Option* add_raw_input_options(CLI::App& app, std::string& input, Inp
       app.add_option("--label-column", spec.label_column, "label column of TSV/JSONL/CSV input")->capture_default_str();
   app.add_option("--max-length", spec.max_length, "text: tokens per example, special tokens included")
       ->capture_default_str();
+  app.add_option("--template", spec.text_template,
+                 "text: join the text column(s) into one text, {a} and {b} standing for them "
+                 "(default for T5 pairs: 'sentence1: {a} sentence2: {b}')");
   return label_column;
 }
 

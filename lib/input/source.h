@@ -27,6 +27,9 @@ struct InputSpec {
   std::string label_column = "label";
   LabelKind label_kind = LabelKind::Class;
   int64_t max_length = 128;               // text: truncation length including special tokens
+  // Text: the text columns joined into one text, "{a}" and "{b}" standing for them ("" = each
+  // model's own way: BERT takes pairs as they are; T5 joins them, see text_encoding.h).
+  std::string text_template;
   // Row selection: rows whose label is not selected are skipped; a selected label that never
   // occurs is an error. Classes are remapped to 0..C-1 in the order given (or, without
   // --select-labels, in sorted order of the labels found: numerically when all are integers).

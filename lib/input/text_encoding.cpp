@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include "lib/core/error.h"
+#include "lib/input/sentencepiece_tokenizer.h"
+#include "lib/input/wordpiece.h"
 
 namespace sherl {
 namespace {
@@ -60,10 +62,33 @@ int64_t token_value(const json& v, const char* field, size_t i, int64_t bound, c
   return x;
 }
 
+// `text_template` with {a} and {b} replaced by the texts (b may be null: then the template
+// may not use it, and a pair's template must).
+std::string fill_template(const std::string& text_template, const std::string& a, const std::string* b) {
+  const bool uses_b = text_template.find("{b}") != std::string::npos;
+  if (b && !uses_b) throw Error("--template '" + text_template + "': has no {b} for the second text column");
+  if (!b && uses_b) throw Error("--template '" + text_template + "': uses {b}, but there is one text column");
+  std::string out;
+  for (size_t i = 0; i < text_template.size();) {
+    if (text_template.compare(i, 3, "{a}") == 0) {
+      out += a;
+      i += 3;
+    } else if (b && text_template.compare(i, 3, "{b}") == 0) {
+      out += *b;
+      i += 3;
+    } else {
+      out += text_template[i++];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length)
-    : model_dir_(model_dir), max_length_(max_length) {
+TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::string text_template)
+    : model_dir_(model_dir), max_length_(max_length), template_(std::move(text_template)) {
+  if (!template_.empty() && template_.find("{a}") == std::string::npos)
+    throw Error("--template '" + template_ + "': has no {a} for the (first) text column");
   const std::string config_file = model_dir + "/config.json";
   json config = read_json_file(config_file);
   vocab_size_ = int_key(config, "vocab_size", 0, config_file);
@@ -76,26 +101,42 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length)
   if (max_length < 2 || max_length > positions)
     throw error_at(config_file, "max_length " + std::to_string(max_length) + " must be between 2 and " +
                                     std::to_string(positions) + " (max_position_embeddings)");
-  const std::string vocab_file = model_dir + "/vocab.txt";
+  const std::string vocab_file = model_dir + "/vocab.txt", spiece_file = model_dir + "/spiece.model";
+  std::string tokenizer_file;
   if (file_exists(vocab_file)) {
     tokenizer_ = std::make_unique<WordPieceTokenizer>(vocab_file, tokenizer_options(model_dir, config));
-    if (tokenizer_->size() > vocab_size_)
-      throw error_at(vocab_file, std::to_string(tokenizer_->size()) + " tokens, more than config.json's vocab_size " +
-                                     std::to_string(vocab_size_));
+    tokenizer_file = vocab_file;
+  } else if ((type == "t5" || type == "mt5") && file_exists(spiece_file)) {
+    tokenizer_ = std::make_unique<SentencePieceTokenizer>(spiece_file, SpecialTokens::AppendEos);
+    tokenizer_file = spiece_file;
   }
+  if (tokenizer_ && tokenizer_->size() > vocab_size_)
+    throw error_at(tokenizer_file, std::to_string(tokenizer_->size()) + " tokens, more than config.json's vocab_size " +
+                                       std::to_string(vocab_size_) + ": not this model's tokenizer");
 }
 
 void TextEncoder::require_tokenizer(const std::string& where) const {
   if (!tokenizer_)
     throw error_at(where, "the model (" + model_dir_ +
-                              ") has no vocab.txt to tokenise text with: give pre-tokenised input as JSON Lines "
+                              ") has no tokenizer that sherl reads (vocab.txt; spiece.model for T5): give "
+                              "pre-tokenised input as JSON Lines "
                               "with an 'input_ids' field");
 }
 
-void TextEncoder::encode_text(const std::string& a, const std::string* b, RawExample& out) const {
-  require_tokenizer(model_dir_);
-  if (b && max_length_ < 3) throw Error("max_length " + std::to_string(max_length_) + " is too short for sentence pairs");
-  tokenizer_->encode(a, b, max_length_, out.input_ids, out.token_type_ids);
+void TextEncoder::encode_text(const std::string& a, const std::string* b, const std::string& where,
+                              RawExample& out) const {
+  require_tokenizer(where);
+  try {
+    if (!template_.empty() || (b && !tokenizer_->takes_pairs())) {
+      tokenizer_->encode(fill_template(template_.empty() ? kPairTemplate : template_, a, b), nullptr, max_length_,
+                         out.input_ids, out.token_type_ids);
+      return;
+    }
+    if (b && max_length_ < 3) throw Error("max_length " + std::to_string(max_length_) + " is too short for sentence pairs");
+    tokenizer_->encode(a, b, max_length_, out.input_ids, out.token_type_ids);
+  } catch (const Error& e) {
+    throw error_at(where, e);
+  }
 }
 
 void TextEncoder::encode_ids(const json& input_ids, const json* token_type_ids, const std::string& where,

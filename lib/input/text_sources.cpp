@@ -56,7 +56,7 @@ class TsvSource : public ExampleSource {
   TsvSource(const InputSpec& spec, const InputPlan& plan)
       : rows_(spec.path, display_of(spec)),
         filter_(spec, plan, display_of(spec)),
-        encoder_(spec.model_dir, spec.max_length) {
+        encoder_(spec.model_dir, spec.max_length, spec.text_template) {
     encoder_.require_tokenizer(display_of(spec));
     if (!spec.unlabeled) label_col_ = rows_.column(spec.label_column);
     for (const auto& name : text_fields(spec, [&](const std::string& c) { return rows_.has_column(c); }))
@@ -68,7 +68,7 @@ class TsvSource : public ExampleSource {
       if (!filter_.admit(label_col_ ? rows_.field(*label_col_) : std::string(), rows_.where(), out.label)) continue;
       out.id = rows_.index();
       const std::string* second = text_cols_.size() == 2 ? &rows_.field(text_cols_[1]) : nullptr;
-      encoder_.encode_text(rows_.field(text_cols_[0]), second, out);
+      encoder_.encode_text(rows_.field(text_cols_[0]), second, rows_.where(), out);
       out.pixel_values = torch::Tensor();
       return true;
     }
@@ -88,7 +88,7 @@ class JsonlSource : public ExampleSource {
  public:
   JsonlSource(const InputSpec& spec, const InputPlan& plan)
       : spec_(spec), rows_(spec.path, display_of(spec)), filter_(spec, plan, display_of(spec)),
-        encoder_(spec.model_dir, spec.max_length) {}
+        encoder_(spec.model_dir, spec.max_length, spec.text_template) {}
 
   bool next(RawExample& out) override {
     while (!filter_.done() && rows_.next()) {
@@ -117,9 +117,9 @@ class JsonlSource : public ExampleSource {
     auto fields = text_fields(spec_, [&](const std::string& f) { return r.contains(f); });
     const std::string& a = record_text(r, fields[0], where);
     if (fields.size() == 2) {
-      encoder_.encode_text(a, &record_text(r, fields[1], where), out);
+      encoder_.encode_text(a, &record_text(r, fields[1], where), where, out);
     } else {
-      encoder_.encode_text(a, nullptr, out);
+      encoder_.encode_text(a, nullptr, where, out);
     }
   }
 
@@ -137,7 +137,8 @@ void scan_tsv_labels(const InputSpec& spec, const LabelVisitor& visit) {
   if (!spec.unlabeled) label_col = rows.column(spec.label_column);
   for (const auto& name : text_fields(spec, [&](const std::string& c) { return rows.has_column(c); }))
     rows.column(name);  // a missing text column is an error now, not after the scan
-  if (!spec.model_dir.empty()) TextEncoder(spec.model_dir, spec.max_length).require_tokenizer(display_of(spec));
+  if (!spec.model_dir.empty())
+    TextEncoder(spec.model_dir, spec.max_length, spec.text_template).require_tokenizer(display_of(spec));
   while (rows.next()) visit(label_col ? rows.field(*label_col) : std::string(), rows.where());
 }
 

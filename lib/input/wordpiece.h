@@ -11,10 +11,11 @@
 #include <vector>
 
 #include "lib/input/basic_tokenizer.h"
+#include "lib/input/tokenizer.h"
 
 namespace sherl {
 
-class WordPieceTokenizer {
+class WordPieceTokenizer : public Tokenizer {
  public:
   // vocab.txt: one token per line, id = line number (0-based). Throws sherl::Error naming
   // the file when it is unreadable or lacks [CLS], [SEP] or [UNK].
@@ -26,11 +27,12 @@ class WordPieceTokenizer {
   // [CLS] a [SEP] or [CLS] a [SEP] b [SEP] with token_type_ids 0 (through the first [SEP])
   // and 1; truncated to max_length tokens (pairs: longest first, see longest_first_lengths).
   void encode(const std::string& a, const std::string* b, int64_t max_length, std::vector<int64_t>& ids,
-              std::vector<int64_t>& type_ids) const;
+              std::vector<int64_t>& type_ids) const override;
 
   int64_t id(const std::string& token) const;  // -1 when not in the vocabulary
   const std::string& token(int64_t id) const { return tokens_.at(size_t(id)); }
-  int64_t size() const { return int64_t(tokens_.size()); }
+  int64_t size() const override { return int64_t(tokens_.size()); }
+  bool takes_pairs() const override { return true; }
 
  private:
   void wordpiece(const std::string& word, std::vector<int64_t>& out) const;

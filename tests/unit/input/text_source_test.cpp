@@ -182,10 +182,10 @@ TEST_F(TextFixture, ModelWithoutVocabularyNeedsIds) {
   RawExample e;
   ASSERT_TRUE(source->next(e));
   EXPECT_EQ(e.input_ids, (Ids{0, 5, 2}));
-  expect_error([&] { source->next(e); }, {"mixed.jsonl:2", "no vocab.txt", "input_ids"});
+  expect_error([&] { source->next(e); }, {"mixed.jsonl:2", "has no tokenizer that sherl reads", "input_ids"});
   spec.path = dir / "rows.tsv";
   write_text(spec.path, "sentence\tlabel\nthe cat\t1\n");
-  expect_error([&] { plan_input(spec); }, {"rows.tsv", "no vocab.txt"});
+  expect_error([&] { plan_input(spec); }, {"rows.tsv", "has no tokenizer that sherl reads"});
 }
 
 TEST_F(TextFixture, TokenizerConfigCasedModel) {
