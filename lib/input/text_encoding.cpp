@@ -101,7 +101,8 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
   if (max_length < 2 || max_length > positions)
     throw error_at(config_file, "max_length " + std::to_string(max_length) + " must be between 2 and " +
                                     std::to_string(positions) + " (max_position_embeddings)");
-  const std::string vocab_file = model_dir + "/vocab.txt", spiece_file = model_dir + "/spiece.model";
+  const std::string vocab_file = model_dir + "/vocab.txt", spiece_file = model_dir + "/spiece.model",
+                    llama_file = model_dir + "/tokenizer.model";
   std::string tokenizer_file;
   if (file_exists(vocab_file)) {
     tokenizer_ = std::make_unique<WordPieceTokenizer>(vocab_file, tokenizer_options(model_dir, config));
@@ -109,6 +110,9 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
   } else if ((type == "t5" || type == "mt5") && file_exists(spiece_file)) {
     tokenizer_ = std::make_unique<SentencePieceTokenizer>(spiece_file, SpecialTokens::AppendEos);
     tokenizer_file = spiece_file;
+  } else if ((type == "llama" || type == "mistral") && file_exists(llama_file)) {
+    tokenizer_ = std::make_unique<SentencePieceTokenizer>(llama_file, SpecialTokens::PrependBos);
+    tokenizer_file = llama_file;
   }
   if (tokenizer_ && tokenizer_->size() > vocab_size_)
     throw error_at(tokenizer_file, std::to_string(tokenizer_->size()) + " tokens, more than config.json's vocab_size " +
@@ -118,7 +122,8 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
 void TextEncoder::require_tokenizer(const std::string& where) const {
   if (!tokenizer_)
     throw error_at(where, "the model (" + model_dir_ +
-                              ") has no tokenizer that sherl reads (vocab.txt; spiece.model for T5): give "
+                              ") has no tokenizer that sherl reads (vocab.txt; spiece.model for T5; "
+                              "tokenizer.model for Llama 2 and Mistral): give "
                               "pre-tokenised input as JSON Lines "
                               "with an 'input_ids' field");
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Text to model token ids for a model directory: WordPiece tokenisation when the model has
-// a vocab.txt (BERT), SentencePiece when a T5 has its spiece.model, and validation of
+// a vocab.txt (BERT), SentencePiece when a T5 has its spiece.model or a Llama 2 or Mistral
+// its tokenizer.model, and validation of
 // pre-tokenised `input_ids` / `token_type_ids` (required for models without a tokenizer
 // sherl reads, e.g. RoBERTa; accepted for every text model).
 #include <memory>
@@ -18,7 +19,7 @@ class TextEncoder {
   // Reads config.json (vocab_size, type_vocab_size, max_position_embeddings), and when
   // present vocab.txt and tokenizer_config.json (do_lower_case, strip_accents,
   // tokenize_chinese_chars; do_lower_case defaults to true, BertTokenizer's default, unless
-  // config.json's _name_or_path names a "-cased" model), or a T5's spiece.model.
+  // config.json's _name_or_path names a "-cased" model), or a SentencePiece model.
   // `text_template` joins the text columns into one text before tokenising ("{a}", "{b}");
   // "" keeps pairs as pairs where the tokenizer takes them, and otherwise joins them with
   // kPairTemplate.

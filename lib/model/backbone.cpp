@@ -9,6 +9,7 @@
 #include "lib/core/hash.h"
 #include "lib/model/bert.h"
 #include "lib/model/checkpoint.h"
+#include "lib/model/llama.h"
 #include "lib/model/model_config.h"
 #include "lib/model/safetensors.h"
 #include "lib/model/t5.h"
@@ -93,11 +94,14 @@ void check_config_fits_checkpoint(const ModelConfig& config, const std::string& 
   const double ff = size(keys.intermediate, 1);
   if (d * d > held) throw refuse(keys.hidden, d * d);
   if (d * ff > held) throw refuse(keys.intermediate, d * ff);
-  // The attention's width: T5 sets it apart from the model's (num_heads * d_kv).
-  const double inner = config.has("d_kv") ? size("num_heads", 1) * size("d_kv", 1) : d;
+  // The attention's widths: T5 (d_kv) and the decoders (head_dim, fewer key/value heads)
+  // may set them apart from the model's.
+  const double heads = size(config.has("num_heads") ? "num_heads" : "num_attention_heads", 1);
+  const double head_dim = config.has("d_kv") ? size("d_kv", 1) : config.has("head_dim") ? size("head_dim", 1) : d / heads;
+  const double inner = heads * head_dim, kv_inner = size("num_key_value_heads", heads) * head_dim;
   const double per_side = size("image_size", 0) / std::max(1.0, size("patch_size", 1));
   const std::pair<const char*, double> shares[] = {
-      {keys.layers, size(keys.layers, 1) * (4 * d * inner + 2 * d * ff)},
+      {keys.layers, size(keys.layers, 1) * (2 * d * inner + 2 * d * kv_inner + 2 * d * ff)},
       {"vocab_size", size("vocab_size", 0) * d},
       {"max_position_embeddings", size("max_position_embeddings", 0) * d},
       {"type_vocab_size", size("type_vocab_size", 0) * d},
@@ -127,7 +131,8 @@ Backbone load_backbone(const std::string& model_dir, torch::Device device) {
   if (type == "bert" || type == "roberta") return build<BertBackboneImpl>(config, model_dir, device);
   if (type == "vit") return build<VitBackboneImpl>(config, model_dir, device);
   if (is_t5_family(type)) return build<T5BackboneImpl>(config, model_dir, device);
-  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit, t5, mt5)");
+  if (type == "llama" || type == "mistral" || type == "qwen2") return build<LlamaBackboneImpl>(config, model_dir, device);
+  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit, t5, mt5, llama, mistral, qwen2)");
 }
 
 BackboneIdentity backbone_identity(const std::string& model_dir) {

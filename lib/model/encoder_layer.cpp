@@ -24,36 +24,56 @@ EncoderLayerOptions encoder_layer_options(const EncoderConfig& c, bool pre_norm,
   return o;
 }
 
-EncoderLayerImpl::EncoderLayerImpl(const EncoderLayerOptions& o) : options_(o), inner_(o.num_heads * o.head_dim) {
+EncoderLayerImpl::EncoderLayerImpl(const EncoderLayerOptions& o)
+    : options_(o), inner_(o.num_heads * o.head_dim), kv_inner_((o.num_kv_heads > 0 ? o.num_kv_heads : o.num_heads) * o.head_dim) {
+  if (options_.num_kv_heads <= 0) options_.num_kv_heads = options_.num_heads;
+  if (options_.num_heads % options_.num_kv_heads != 0)
+    throw Error("encoder layer: " + std::to_string(options_.num_kv_heads) + " key/value heads do not divide " +
+                std::to_string(options_.num_heads) + " query heads");
   const int64_t d = o.hidden_size;
   auto linear = [](int64_t in, int64_t out, bool bias) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias)); };
-  qkv_ = register_module("qkv", linear(d, 3 * inner_, o.qkv_bias));
-  attention_out_ = register_module("attention_out", linear(inner_, d, o.dense_bias));
-  mlp_in_ = register_module("mlp_in", linear(d, o.intermediate_size, o.dense_bias));
-  if (o.mlp == MlpKind::Gated) mlp_up_ = register_module("mlp_up", linear(d, o.intermediate_size, o.dense_bias));
-  mlp_out_ = register_module("mlp_out", linear(o.intermediate_size, d, o.dense_bias));
+  qkv_ = register_module("qkv", linear(d, inner_ + 2 * kv_inner_, o.qkv_bias));
+  attention_out_ = register_module("attention_out", linear(inner_, d, o.out_bias));
+  mlp_in_ = register_module("mlp_in", linear(d, o.intermediate_size, o.mlp_bias));
+  if (o.mlp == MlpKind::Gated) mlp_up_ = register_module("mlp_up", linear(d, o.intermediate_size, o.mlp_bias));
+  mlp_out_ = register_module("mlp_out", linear(o.intermediate_size, d, o.mlp_bias));
   norm_attention_ = register_module("norm_attention", Norm(o.norm, d, o.norm_eps));
   norm_mlp_ = register_module("norm_mlp", Norm(o.norm, d, o.norm_eps));
 }
 
-std::array<torch::Tensor, 3> EncoderLayerImpl::project_qkv(const torch::Tensor& x) {
-  const int64_t B = x.size(0), T = x.size(1);
-  // [B, T, 3 inner] -> [3, B, heads, T, head_dim]: q, k, v are views, no copies.
-  auto qkv = qkv_(x).view({B, T, 3, options_.num_heads, options_.head_dim}).permute({2, 0, 3, 1, 4});
-  return {qkv[0], qkv[1], qkv[2]};
+torch::Tensor EncoderLayerImpl::heads(const torch::Tensor& projected, int64_t first, int64_t n) const {
+  const int64_t B = projected.size(0), T = projected.size(1), hd = options_.head_dim, H = options_.num_heads;
+  // A view, no copy: [B, T, n, hd] -> [B, n, T, hd].
+  auto t = projected.narrow(2, first * hd, n * hd).view({B, T, n, hd}).transpose(1, 2);
+  if (n == H) return t;
+  // Grouped-query attention: key/value head j serves query heads j*H/n .. (j+1)*H/n - 1.
+  return t.unsqueeze(2).expand({B, n, H / n, T, hd}).reshape({B, H, T, hd});
 }
 
 torch::Tensor EncoderLayerImpl::scaled(torch::Tensor scores) const {
   return options_.scale_scores ? scores.div_(std::sqrt(static_cast<double>(options_.head_dim))) : scores;
 }
 
-torch::Tensor EncoderLayerImpl::attention(const torch::Tensor& x, const torch::Tensor& attention_bias) {
-  auto [q, k, v] = project_qkv(x);
-  // As Hugging Face: (q k^T) / sqrt(head_dim) + mask, then softmax over keys.
-  auto scores = scaled(torch::matmul(q, k.transpose(-1, -2)));
-  if (attention_bias.defined()) scores.add_(attention_bias);
-  auto context = torch::matmul(torch::softmax(scores, -1), v);  // [B, heads, T, head_dim]
-  return attention_out_(context.transpose(1, 2).reshape({x.size(0), x.size(1), inner_}));
+torch::Tensor EncoderLayerImpl::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                       const torch::Tensor& bias) {
+  // As Hugging Face: (q k^T) / sqrt(head_dim) + bias, then softmax over keys.
+  auto scores = scaled(torch::matmul(q, k.transpose(-1, -2)));  // [B, heads, P, T]
+  if (bias.defined()) scores.add_(bias);
+  auto context = torch::matmul(torch::softmax(scores, -1), v);  // [B, heads, P, head_dim]
+  return attention_out_(context.transpose(1, 2).reshape({q.size(0), q.size(2), inner_}));
+}
+
+torch::Tensor EncoderLayerImpl::attention(const torch::Tensor& x, const LayerState& state) {
+  const int64_t H = options_.num_heads, KV = options_.num_kv_heads;
+  const torch::Tensor projected = qkv_(x);  // [B, T, inner + 2 kv_inner]
+  torch::Tensor q = heads(projected, 0, H), k = heads(projected, H, KV), v = heads(projected, H + KV, KV);
+  if (state.rotary_cos.defined()) {
+    const int64_t T = x.size(1), hd = options_.head_dim;
+    const auto cos = state.rotary_cos.view({1, 1, T, hd}), sin = state.rotary_sin.view({1, 1, T, hd});
+    q = apply_rotary(q, cos, sin);
+    k = apply_rotary(k, cos, sin);
+  }
+  return attend(q, k, v, state.attention_bias);
 }
 
 torch::Tensor EncoderLayerImpl::attention_of_first(const torch::Tensor& x, const torch::Tensor& attention_bias,
@@ -79,28 +99,28 @@ torch::Tensor EncoderLayerImpl::attention_of_first(const torch::Tensor& x, const
   return attention_out_(context.reshape({B, queries, inner_}));
 }
 
-torch::Tensor EncoderLayerImpl::attention_at(const torch::Tensor& x, const torch::Tensor& attention_bias,
+torch::Tensor EncoderLayerImpl::attention_at(const torch::Tensor& x, const LayerState& state,
                                              const torch::Tensor& positions_in) {
   const torch::Tensor positions = positions_in.to(x.device());
-  const int64_t B = x.size(0), T = x.size(1), P = positions.size(1), H = options_.num_heads, hd = options_.head_dim;
+  const int64_t B = x.size(0), T = x.size(1), P = positions.size(1), H = options_.num_heads,
+                KV = options_.num_kv_heads, hd = options_.head_dim;
   namespace F = torch::nn::functional;
-  auto rows = gather_rows(x, positions);
-  auto q = F::linear(rows, qkv_->weight.narrow(0, 0, inner_),
-                     options_.qkv_bias ? qkv_->bias.narrow(0, 0, inner_) : torch::Tensor())
-               .view({B, P, H, hd}).transpose(1, 2);
-  auto kv = F::linear(x, qkv_->weight.narrow(0, inner_, 2 * inner_),
-                      options_.qkv_bias ? qkv_->bias.narrow(0, inner_, 2 * inner_) : torch::Tensor())
-                .view({B, T, 2, H, hd}).permute({2, 0, 3, 1, 4});
-  auto scores = scaled(torch::matmul(q, kv[0].transpose(-1, -2)));  // [B, heads, P, T]
-  if (attention_bias.defined()) {
-    torch::Tensor bias = attention_bias;
-    if (bias.size(2) != 1)  // per query: the bias rows of the queries computed
-      bias = bias.expand({B, bias.size(1), T, T})
-                 .gather(2, positions.view({B, 1, P, 1}).expand({B, bias.size(1), P, T}));
-    scores = scores + bias;
+  auto projection = [&](const torch::Tensor& in, int64_t first, int64_t size) {
+    return F::linear(in, qkv_->weight.narrow(0, first, size),
+                     options_.qkv_bias ? qkv_->bias.narrow(0, first, size) : torch::Tensor());
+  };
+  torch::Tensor q = heads(projection(gather_rows(x, positions), 0, inner_), 0, H);  // [B, H, P, hd]
+  const torch::Tensor kv = projection(x, inner_, 2 * kv_inner_);
+  torch::Tensor k = heads(kv, 0, KV), v = heads(kv, KV, KV);
+  if (state.rotary_cos.defined()) {
+    auto at = [&](const torch::Tensor& table) { return table.index_select(0, positions.reshape(-1)).view({B, 1, P, hd}); };
+    q = apply_rotary(q, at(state.rotary_cos), at(state.rotary_sin));
+    k = apply_rotary(k, state.rotary_cos.view({1, 1, T, hd}), state.rotary_sin.view({1, 1, T, hd}));
   }
-  auto context = torch::matmul(torch::softmax(scores, -1), kv[1]);  // [B, heads, P, head_dim]
-  return attention_out_(context.transpose(1, 2).reshape({B, P, inner_}));
+  torch::Tensor bias = state.attention_bias;
+  if (bias.defined() && bias.size(2) != 1)  // per query: the bias rows of the queries computed
+    bias = bias.expand({B, bias.size(1), T, T}).gather(2, positions.view({B, 1, P, 1}).expand({B, bias.size(1), P, T}));
+  return attend(q, k, v, bias);
 }
 
 torch::Tensor EncoderLayerImpl::activate(const torch::Tensor& h) const {
@@ -108,6 +128,7 @@ torch::Tensor EncoderLayerImpl::activate(const torch::Tensor& h) const {
     case Activation::GeluErf: return torch::gelu(h);
     case Activation::GeluTanh: return torch::gelu(h, "tanh");
     case Activation::Relu: return torch::relu(h);
+    case Activation::Silu: return torch::silu(h);
   }
   return h;
 }
@@ -118,22 +139,26 @@ torch::Tensor EncoderLayerImpl::mlp(const torch::Tensor& x) {
   return mlp_out_(h);
 }
 
-torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& attention_bias,
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& hidden, const LayerState& state,
                                         const OutputRows& rows_in) {
   const int64_t T = hidden.size(1);
+  const torch::Tensor& attention_bias = state.attention_bias;
   OutputRows rows = rows_in;
   if (rows.leading >= T) rows = {};
-  // The first-rows kernel takes one bias per key, and its pre-norm form a LayerNorm: with a
-  // bias per query (causal, position bias) or an RMS norm the leading rows are computed as
-  // positions instead.
+  // The first-rows kernel takes one bias per key, the same number of query and key heads and
+  // no rotary positions, and its pre-norm form a LayerNorm: otherwise the leading rows are
+  // computed as positions instead.
   const bool per_query_bias = attention_bias.defined() && attention_bias.size(2) != 1;
-  if (rows.leading > 0 && (per_query_bias || (options_.pre_norm && options_.norm != NormKind::Layer)))
+  const bool first_rows_kernel = !per_query_bias && !state.rotary_cos.defined() &&
+                                 options_.num_kv_heads == options_.num_heads &&
+                                 !(options_.pre_norm && options_.norm != NormKind::Layer);
+  if (rows.leading > 0 && !first_rows_kernel)
     rows = OutputRows::at(torch::arange(rows.leading, torch::TensorOptions().dtype(torch::kInt64).device(hidden.device()))
                               .expand({hidden.size(0), rows.leading}));
   auto attend = [&](const torch::Tensor& x) {
-    if (rows.all()) return attention(x, attention_bias);
+    if (rows.all()) return attention(x, state);
     if (rows.leading > 0) return attention_of_first(x, attention_bias, rows.leading);
-    return attention_at(x, attention_bias, rows.positions);
+    return attention_at(x, state, rows.positions);
   };
   // Every operation after attention acts on each token alone, so the rows asked for need
   // only their own residuals. Pre-norm, leading rows: those rows are taken with the
@@ -160,19 +185,19 @@ void EncoderLayerImpl::load(const Checkpoint& ckpt, const std::string& prefix, c
   const std::string at = prefix + ".";
   // Fused in Hugging Face order q, k, v: rows [0, inner) are the query projection, and so on.
   int64_t row = 0;
-  for (const std::string* part : {&names.query, &names.key, &names.value}) {
-    qkv_->weight.narrow(0, row, inner_).copy_(ckpt.get(at + *part + ".weight", {inner_, options_.hidden_size}));
-    if (options_.qkv_bias) qkv_->bias.narrow(0, row, inner_).copy_(ckpt.get(at + *part + ".bias", {inner_}));
-    row += inner_;
+  for (const auto& [part, rows] : {std::pair{&names.query, inner_}, {&names.key, kv_inner_}, {&names.value, kv_inner_}}) {
+    qkv_->weight.narrow(0, row, rows).copy_(ckpt.get(at + *part + ".weight", {rows, options_.hidden_size}));
+    if (options_.qkv_bias) qkv_->bias.narrow(0, row, rows).copy_(ckpt.get(at + *part + ".bias", {rows}));
+    row += rows;
   }
-  auto load_linear = [&](torch::nn::Linear& l, const std::string& name) {
+  auto load_linear = [&](torch::nn::Linear& l, const std::string& name, bool bias) {
     ckpt.load(l->weight, at + name + ".weight");
-    if (options_.dense_bias) ckpt.load(l->bias, at + name + ".bias");
+    if (bias) ckpt.load(l->bias, at + name + ".bias");
   };
-  load_linear(attention_out_, names.attention_out);
-  load_linear(mlp_in_, names.mlp_in);
-  if (options_.mlp == MlpKind::Gated) load_linear(mlp_up_, names.mlp_up);
-  load_linear(mlp_out_, names.mlp_out);
+  load_linear(attention_out_, names.attention_out, options_.out_bias);
+  load_linear(mlp_in_, names.mlp_in, options_.mlp_bias);
+  if (options_.mlp == MlpKind::Gated) load_linear(mlp_up_, names.mlp_up, options_.mlp_bias);
+  load_linear(mlp_out_, names.mlp_out, options_.mlp_bias);
   norm_attention_->load(ckpt, at + names.norm_attention);
   norm_mlp_->load(ckpt, at + names.norm_mlp);
 }
@@ -189,6 +214,12 @@ double attention_bias_lowest(const torch::Tensor& like) {
 torch::Tensor attention_bias_from_mask(const torch::Tensor& mask, const torch::Tensor& like) {
   auto m = mask.to(like.device(), like.scalar_type());
   return ((1 - m) * attention_bias_lowest(like)).view({m.size(0), 1, 1, m.size(1)});
+}
+
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  auto rotated = torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * cos + rotated * sin;
 }
 
 torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& positions) {

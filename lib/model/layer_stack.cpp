@@ -7,6 +7,8 @@ LayerStackBackboneImpl::LayerStackBackboneImpl() {
 }
 
 void LayerStackBackboneImpl::add_layers(int64_t n, const EncoderLayerOptions& options) {
+  options_ = options;
+  if (options_.num_kv_heads <= 0) options_.num_kv_heads = options_.num_heads;
   for (int64_t i = 0; i < n; ++i) layers_->push_back(EncoderLayer(options));
 }
 
@@ -22,7 +24,7 @@ void LayerStackBackboneImpl::load_layer(int64_t i, const Checkpoint& checkpoint,
 
 torch::Tensor LayerStackBackboneImpl::layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
                                             const OutputRows& rows) {
-  return at(i).forward(hidden, state.attention_bias, rows);
+  return at(i).forward(hidden, state, rows);
 }
 
 std::vector<torch::Tensor> LayerStackBackboneImpl::layer_parameters(int64_t i) { return at(i).parameters(); }

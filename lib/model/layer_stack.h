@@ -15,6 +15,8 @@ class LayerStackBackboneImpl : public BackboneImpl {
   torch::Tensor layer(int64_t i, const torch::Tensor& hidden, const LayerState& state,
                       const OutputRows& rows = {}) override;
   std::vector<torch::Tensor> layer_parameters(int64_t i) override;
+  // How every layer is built (for instance to count its products).
+  const EncoderLayerOptions& layer_options() const { return options_; }
 
  protected:
   LayerStackBackboneImpl();
@@ -27,6 +29,7 @@ class LayerStackBackboneImpl : public BackboneImpl {
   EncoderLayerImpl& at(int64_t i);
 
   torch::nn::ModuleList layers_{nullptr};
+  EncoderLayerOptions options_;
 };
 
 }  // namespace sherl

@@ -25,6 +25,10 @@ struct OutputRows {
 struct LayerState {
   torch::Tensor mask;            // [B, T] int64, 1 = token
   torch::Tensor attention_bias;  // [B, 1, 1, T] (per key) or [B, 1 or H, T, T] (per query and key)
+  // Rotary position embedding (Llama-style decoders): the cosine and sine of each position's
+  // angles, [T, head_dim], which every layer applies to its queries and keys; undefined for
+  // the other families.
+  torch::Tensor rotary_cos, rotary_sin;
 };
 
 }  // namespace sherl

@@ -60,6 +60,13 @@ bool ModelConfig::get_bool(const std::string& key, bool fallback) const {
   return v.get<bool>();
 }
 
+json ModelConfig::get_object(const std::string& key) const {
+  if (!has(key)) return nullptr;
+  const json& v = json_.at(key);
+  if (!v.is_object()) throw error(key, "expected an object");
+  return v;
+}
+
 namespace {
 
 Activation parse_activation(const ModelConfig& config) {

@@ -22,6 +22,8 @@ class ModelConfig {
   double get_double(const std::string& key, double fallback) const;
   std::string get_string(const std::string& key, const std::string& fallback) const;
   bool get_bool(const std::string& key, bool fallback) const;
+  // An object-valued key (e.g. rope_scaling); null when absent or null.
+  json get_object(const std::string& key) const;
   Error error(const std::string& key, const std::string& problem) const;
 
  private:
@@ -30,7 +32,7 @@ class ModelConfig {
 };
 
 // What every supported encoder shares.
-enum class Activation { GeluErf, GeluTanh, Relu };
+enum class Activation { GeluErf, GeluTanh, Relu, Silu };
 
 struct EncoderConfig {
   std::string model_type;

@@ -57,7 +57,7 @@ T5Config read_t5_config(const ModelConfig& config) {
   o.norm_eps = config.get_double("layer_norm_epsilon", 1e-6);
   if (!(o.norm_eps > 0)) throw config.error("layer_norm_epsilon", "must be positive");
   o.pre_norm = true;
-  o.qkv_bias = o.dense_bias = o.scale_scores = false;
+  o.qkv_bias = o.out_bias = o.mlp_bias = o.scale_scores = false;
   read_feed_forward(config, o);
   c.num_layers = config.require_positive_int("num_layers");
   c.vocab_size = config.require_positive_int("vocab_size");
@@ -106,8 +106,7 @@ void T5BackboneImpl::load(const std::string& model_dir) {
 
 torch::Tensor T5BackboneImpl::embed(const ModelInputs& inputs) {
   auto ids = checked_input_ids(model_type(), inputs, config_.vocab_size, shared_->weight.device());
-  if (inputs.token_type_ids.defined() && inputs.token_type_ids.numel() > 0 && inputs.token_type_ids.ne(0).any().item<bool>())
-    throw Error(model_type() + " backbone: T5 has no token types; give a sentence pair as one text");
+  refuse_token_types(model_type(), inputs);
   return shared_(ids);
 }
 

@@ -25,4 +25,10 @@ torch::Tensor text_token_mask(const std::string& model_type, const ModelInputs& 
   return inputs.attention_mask.to(torch::kInt64);
 }
 
+void refuse_token_types(const std::string& model_type, const ModelInputs& inputs) {
+  const torch::Tensor& types = inputs.token_type_ids;
+  if (types.defined() && types.numel() > 0 && types.ne(0).any().item<bool>())
+    throw Error(model_type + " backbone: the model has no token types; give a sentence pair as one text (--template)");
+}
+
 }  // namespace sherl

@@ -15,5 +15,8 @@ torch::Tensor checked_input_ids(const std::string& model_type, const ModelInputs
                                 torch::Device device);
 // inputs.attention_mask as int64 (ones when absent); throws when it does not match the ids.
 torch::Tensor text_token_mask(const std::string& model_type, const ModelInputs& inputs);
+// For the families without token types (T5, the decoders): throws when inputs.token_type_ids
+// mark a second segment, which such a model would silently read as one text.
+void refuse_token_types(const std::string& model_type, const ModelInputs& inputs);
 
 }  // namespace sherl

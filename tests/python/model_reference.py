@@ -18,6 +18,10 @@ The variants cover the loaders and activations:
                                 relative_attention_max_distance (t5_reference.py)
   t5-gated  gated-gelu,  BF16, two shards, a full encoder-decoder checkpoint, d_kv 12 with
                                 4 heads (inner size 48, not d_model 32)
+  llama     F32, 'model.' prefix and an LM head, 4 query heads over 2 key/value heads,
+                                no pad_token_id (llama_reference.py)
+  qwen2     BF16, two shards, q/k/v biases, one key/value head, rope_theta 1e6
+  mistral   F16, head_dim 12 (not 32 / 4), linear rope scaling (factor 2), sliding_window
 
 Usage: /usr/bin/python3 model_reference.py OUTDIR
 """
@@ -31,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import llama_reference
 import t5_reference
 
 DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64"}
@@ -158,7 +163,7 @@ def randomize(model, gen):
 
 def make_inputs(cfg, gen):
     lengths, T = [9, 6, 3], 9
-    pad = cfg["pad_token_id"]
+    pad = cfg["pad_token_id"] or 0
     ids = torch.full((len(lengths), T), pad, dtype=torch.int64)
     types = torch.zeros_like(ids)
     mask = torch.zeros_like(ids)
@@ -247,6 +252,18 @@ def main():
                   torch.float32, "", 1, t5_reference.as_embed_tokens, 4)
     write_variant(outdir, "t5-gated", *t5(t5_reference.t5_config("gated-gelu", d_kv=12, model_type="t5")),
                   torch.bfloat16, "", 2, t5_reference.as_full_checkpoint, 5)
+
+    def decoder(cfg):
+        return llama_reference.Decoder(cfg), cfg
+
+    write_variant(outdir, "llama", *decoder(llama_reference.decoder_config("llama")), torch.float32, "model.", 1,
+                  llama_reference.with_lm_head, 6)
+    write_variant(outdir, "qwen2", *decoder(llama_reference.decoder_config("qwen2", num_key_value_heads=1,
+                                                                         rope_theta=1e6, pad_token_id=0)),
+                  torch.bfloat16, "", 2, as_is, 7)
+    write_variant(outdir, "mistral", *decoder(llama_reference.decoder_config(
+                      "mistral", head_dim=12, rope_scaling={"type": "linear", "factor": 2.0}, sliding_window=4096)),
+                  torch.float16, "model.", 1, as_is, 8)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-// BERT / RoBERTa / T5 parity against independent torch.nn implementations:
+// BERT / RoBERTa / T5 / Llama-style parity against independent torch.nn implementations:
 // tests/python/model_reference.py writes small random models (F32 with the 'bert.' prefix
 // and a task head; F16 sharded with an index; BF16 without prefix; T5 1.0 and a full T5 1.1
-// checkpoint, see there) and every tier and the pooled output on a padded batch, which the
-// loaded backbones must reproduce.
+// checkpoint; Llama with grouped-query attention, Qwen2, Mistral: see there) and every tier
+// and the pooled output on a padded batch, which the loaded backbones must reproduce.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -71,7 +71,8 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
   EXPECT_GT(ref.get("tier_3").abs().max().item<double>(), 0.5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TextParity, ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated"),
+INSTANTIATE_TEST_SUITE_P(Models, TextParity,
+                         ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated", "llama", "qwen2", "mistral"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (auto& c : s) if (c == '-') c = '_';
@@ -122,6 +123,28 @@ TEST_F(TextParity, LayerForFirstTokensOnlyMatchesFullLayer) {
   EXPECT_LT((at - sherl::gather_rows(full.detach(), positions)).abs().max().item<double>(), 1e-5);
 }
 
+// The decoders' late route computes only the pooled rows (rotary positions, grouped-query
+// attention, causal bias per query): the rows at given positions, and the leading rows, equal
+// those of the full layer.
+TEST_F(TextParity, DecoderLayerAtPositionsMatchesFullLayer) {
+  for (const char* name : {"llama", "qwen2"}) {
+    SCOPED_TRACE(name);
+    sherl::SafetensorsFile ref((*dir_ / (std::string(name) + "-reference.safetensors")).string());
+    auto backbone = sherl::load_backbone((*dir_ / name).string());
+    torch::NoGradGuard no_grad;
+    auto hidden = ref.get("tier_2");
+    auto state = backbone->layer_state(ref.get("attention_mask"), hidden);
+    ASSERT_TRUE(state.rotary_cos.defined());
+    auto full = backbone->layer(2, hidden, state);
+    auto last = backbone->pooled_rows(ref.get("attention_mask")).positions;  // the last real tokens
+    ASSERT_TRUE(last.defined());
+    auto at = backbone->layer(2, hidden, state, sherl::OutputRows::at(last));
+    EXPECT_LT((at - sherl::gather_rows(full, last)).abs().max().item<double>(), 1e-5);
+    auto leading = backbone->layer(2, hidden, state, sherl::OutputRows::first(2));
+    EXPECT_LT((leading - full.narrow(1, 0, 2)).abs().max().item<double>(), 1e-5);
+  }
+}
+
 // Padding changes nothing for the valid tokens of a sequence (the mask really masks).
 TEST_F(TextParity, PaddingDoesNotLeakIntoValidTokens) {
   sherl::SafetensorsFile ref((*dir_ / "roberta-reference.safetensors").string());
@@ -143,8 +166,8 @@ TEST_F(TextParity, PaddingDoesNotLeakIntoValidTokens) {
 
 namespace {
 
-// A copy of the reference T5 with one config.json key changed (nullptr: removed).
-fs::path t5_with(const fs::path& reference, const fs::path& dir, const std::string& key, const sherl::json& value) {
+// A copy of a reference model with one config.json key changed (nullptr: removed).
+fs::path model_with(const fs::path& reference, const fs::path& dir, const std::string& key, const sherl::json& value) {
   fs::remove_all(dir);
   fs::copy(reference, dir);
   sherl::json config = sherl::read_json_file((dir / "config.json").string());
@@ -154,7 +177,7 @@ fs::path t5_with(const fs::path& reference, const fs::path& dir, const std::stri
   return dir;
 }
 
-TEST_F(TextParity, T5IdentityAndRefusedVariantsNamingTheKey) {
+TEST_F(TextParity, T5IdentityAndRefusedVariantsOfT5AndLlamaNameTheKey) {
   const fs::path reference = *dir_ / "t5-gated";
   sherl::BackboneIdentity id = sherl::backbone_identity(reference.string());
   EXPECT_EQ(id.model_type, "t5");
@@ -166,11 +189,8 @@ TEST_F(TextParity, T5IdentityAndRefusedVariantsNamingTheKey) {
     sherl::json value;
     std::string message;
   };
-  for (const Case& c : {Case{"feed_forward_proj", "gated-silu", "'gated-silu' is not supported (relu, gated-gelu)"},
-                        Case{"model_type", "umt5", "'umt5' (a relative position bias in every layer) is not supported"},
-                        Case{"relative_attention_num_buckets", 2, "must be at least 4"},
-                        Case{"d_model", nullptr, "missing"}, Case{"d_ff", 0, "must be positive"}}) {
-    t5_with(reference, dir, c.key, c.value);
+  auto expect_refused = [&](const fs::path& model, const Case& c) {
+    model_with(model, dir, c.key, c.value);
     try {
       sherl::load_backbone(dir.string());
       ADD_FAILURE() << c.key << ": loaded";
@@ -179,7 +199,20 @@ TEST_F(TextParity, T5IdentityAndRefusedVariantsNamingTheKey) {
                 std::string::npos)
           << e.what();
     }
-  }
+  };
+  const fs::path llama = *dir_ / "llama";
+  for (const Case& c : {Case{"feed_forward_proj", "gated-silu", "'gated-silu' is not supported (relu, gated-gelu)"},
+                        Case{"model_type", "umt5", "'umt5' (a relative position bias in every layer) is not supported"},
+                        Case{"relative_attention_num_buckets", 2, "must be at least 4"},
+                        Case{"d_model", nullptr, "missing"}, Case{"d_ff", 0, "must be positive"}})
+    expect_refused(reference, c);
+  for (const Case& c : {Case{"rope_scaling", sherl::json{{"rope_type", "llama3"}, {"factor", 8.0}},
+                             "'llama3' is not supported (linear)"},
+                        Case{"rope_scaling", sherl::json{{"type", "linear"}}, "a linear scaling needs a factor of at least 1"},
+                        Case{"hidden_act", "gelu", "'gelu' is not supported (silu)"},
+                        Case{"num_key_value_heads", 3, "3 does not divide num_attention_heads 4"},
+                        Case{"head_dim", 7, "must be positive and even"}})
+    expect_refused(llama, c);
   fs::remove_all(dir);
   // T5 has no token types: a pair given BERT's way is refused, not silently read as one text.
   auto t5 = sherl::load_backbone(reference.string());
