@@ -22,15 +22,19 @@
 // comes and goes affects both sides alike. Prints a row per rep and the medians, by wall
 // clock and per CPU-second (process CPU time of all threads, which load inflates less).
 //
-// FLOP count (multiply-adds count 2; embeddings, LayerNorm, softmax, GELU, biases not
-// counted), per layer and per token, with d = hidden size, I = intermediate size, T = tokens:
-//   Q, K, V projections  3 * 2 * d * d
-//   scores q k^T          2 * T * d        (all heads together)
-//   context  p v          2 * T * d
-//   attention output      2 * d * d
-//   MLP                   2 * d * I + 2 * I * d
-//   total = 8 d^2 + 4 d I + 4 T d   (BERT-base, I = 4d: 24 d^2 + 4 T d = 14.55 MFLOP at
+// FLOP count (multiply-adds count 2; embeddings, norms, softmax, activations, biases not
+// counted), per layer and per token, with d = hidden size, I = intermediate size, T = tokens,
+// A = attention width (heads x head dim; d for BERT), V = key/value width (A, or less with
+// grouped-query attention), from the model's layer options:
+//   Q, K, V projections  2 * d * (A + 2 V)
+//   scores q k^T          2 * T * A        (all heads together; causal models too compute all)
+//   context  p v          2 * T * A
+//   attention output      2 * A * d
+//   MLP                   2 * d * I + 2 * I * d, and 2 * d * I more for a gated MLP
+//   BERT: 8 d^2 + 4 d I + 4 T d   (BERT-base, I = 4d: 24 d^2 + 4 T d = 14.55 MFLOP at
 //   d 768, T 128; 715.1 GFLOP for 12 layers x 32 x 128 tokens)
+// Any supported family works through --model (bench/random_model.py writes T5- and
+// Llama-shaped ones).
 //
 // Without --model it writes a BERT-base-sized model with random weights (Hugging Face layout,
 // config.json + model.safetensors, ~440 MB f32) into a temporary directory under --scratch
@@ -55,6 +59,7 @@
 #include "lib/core/runtime.h"
 #include "lib/extract/extractor.h"
 #include "lib/model/backbone.h"
+#include "lib/model/layer_stack.h"
 #include "tests/support/random_bert.h"
 
 namespace {
@@ -77,7 +82,8 @@ void finish_work(torch::Device device) {
 }
 
 struct Dims {
-  int64_t layers = 0, hidden = 0, intermediate = 0, vocab = 0;
+  int64_t layers = 0, vocab = 0;
+  sherl::EncoderLayerOptions layer;
 };
 
 // Wall-clock and process CPU time (all threads) of one call.
@@ -107,8 +113,12 @@ double median(std::vector<double> v) {
 
 // The formula of the header comment.
 double layer_flop_per_token(const Dims& m, int64_t tokens) {
-  double d = static_cast<double>(m.hidden), I = static_cast<double>(m.intermediate), T = static_cast<double>(tokens);
-  return 8 * d * d + 4 * d * I + 4 * T * d;
+  const auto& o = m.layer;
+  const double d = static_cast<double>(o.hidden_size), I = static_cast<double>(o.intermediate_size),
+               T = static_cast<double>(tokens), A = static_cast<double>(o.num_heads * o.head_dim),
+               V = static_cast<double>(o.num_kv_heads * o.head_dim);
+  const double mlp = (o.mlp == sherl::MlpKind::Gated ? 3 : 2) * 2 * d * I;
+  return 2 * d * (A + 2 * V) + 4 * T * A + 2 * A * d + mlp;
 }
 
 // OpenBLAS's own thread count when LibTorch's BLAS is OpenBLAS (-1: not found).
@@ -118,10 +128,13 @@ int openblas_threads() {
   return fn ? fn() : -1;
 }
 
+// The sizes the FLOP count needs, from the model as loaded (every family names them its way).
 Dims read_dims(const std::string& model_dir) {
-  sherl::json c = sherl::read_json_file(model_dir + "/config.json");
-  return {c.at("num_hidden_layers").get<int64_t>(), c.at("hidden_size").get<int64_t>(),
-          c.at("intermediate_size").get<int64_t>(), c.at("vocab_size").get<int64_t>()};
+  sherl::Backbone backbone = sherl::load_backbone(model_dir);
+  auto* stack = dynamic_cast<const sherl::LayerStackBackboneImpl*>(backbone.get());
+  if (!stack) throw sherl::Error(model_dir + ": not a stack of encoder layers; no FLOP count for it");
+  return {backbone->num_layers(), sherl::read_json_file(model_dir + "/config.json").at("vocab_size").get<int64_t>(),
+          stack->layer_options()};
 }
 
 // (a) --products products of two n x n matrices in --precision on --device.
@@ -254,10 +267,13 @@ int run(Options& o) {
     std::printf("random BERT-base written to %s in %.1f s\n", model_dir.c_str(), t.wall);
   }
   Dims m = read_dims(model_dir);
-  std::printf("model: %lld layers, d %lld, intermediate %lld; batch %lld x %lld tokens; %.2f MFLOP per layer and token\n",
-              static_cast<long long>(m.layers), static_cast<long long>(m.hidden),
-              static_cast<long long>(m.intermediate), static_cast<long long>(o.batch),
-              static_cast<long long>(o.tokens), layer_flop_per_token(m, o.tokens) / 1e6);
+  std::printf("model: %lld layers, d %lld, attention %lld (key/value %lld), intermediate %lld%s; batch %lld x %lld "
+              "tokens; %.2f MFLOP per layer and token\n",
+              static_cast<long long>(m.layers), static_cast<long long>(m.layer.hidden_size),
+              static_cast<long long>(m.layer.num_heads * m.layer.head_dim),
+              static_cast<long long>(m.layer.num_kv_heads * m.layer.head_dim),
+              static_cast<long long>(m.layer.intermediate_size), m.layer.mlp == sherl::MlpKind::Gated ? " (gated)" : "",
+              static_cast<long long>(o.batch), static_cast<long long>(o.tokens), layer_flop_per_token(m, o.tokens) / 1e6);
 
   Gemm gemm(o.gemm, o);
   ModelBatch model(model_dir, m, o);
@@ -316,9 +332,10 @@ int run(Options& o) {
 int main(int argc, char** argv) {
   sherl::prepare_process();
   sherl::use_thread_pool_settings(argv);  // OMP_WAIT_POLICY=PASSIVE, as every sherl tool
-  CLI::App app{"LibTorch fp32 GEMM GFLOP/s against the extractor's achieved GFLOP/s on a BERT-base-sized model."};
+  CLI::App app{"LibTorch's GEMM GFLOP/s against the extractor's achieved GFLOP/s (a BERT-base-sized model by default)."};
   Options o;
-  app.add_option("--model", o.model, "Hugging Face BERT model directory (default: a random BERT-base, written)");
+  app.add_option("--model", o.model,
+                 "Hugging Face model directory of any supported family (default: a random BERT-base, written)");
   app.add_option("--scratch", o.scratch, "directory for the random model, the input and the shards");
   app.add_option("--batch", o.batch, "examples per batch")->capture_default_str();
   app.add_option("--tokens", o.tokens, "tokens per example")->capture_default_str();
