@@ -211,6 +211,13 @@ torch::Tensor SafetensorsFile::get(const std::string& name) const {
   // caller must be able to keep the tensor after the file is closed.
   torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
   if (e.end > e.begin) std::memcpy(t.data_ptr(), impl_->data + e.begin, e.end - e.begin);
+  // A checkpoint is read once: the copied bytes' whole pages leave this process's memory
+  // (they stay in the page cache, and come back if read again), so that loading a model
+  // holds one copy of its weights, not the mapped file besides.
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = (reinterpret_cast<uintptr_t>(impl_->data + e.begin) + page - 1) / page * page;
+  const auto last = reinterpret_cast<uintptr_t>(impl_->data + e.end) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   return t;
 }
 
