@@ -190,6 +190,10 @@ ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir
     if (resample != 2)
       throw error_at(prep_file, "resample " + std::to_string(resample) + " is not supported (only 2, bilinear)");
   }
+  // CLIP's processor crops the centre after resizing its shortest edge: not done here, so
+  // refused rather than ignored.
+  if (get_or<bool>(prep, "do_center_crop", false, prep_file))
+    throw error_at(prep_file, "'do_center_crop' is true: center cropping is not supported");
   p.do_rescale = get_or<bool>(prep, "do_rescale", true, prep_file);
   p.rescale_factor = get_or<double>(prep, "rescale_factor", 1.0 / 255.0, prep_file);
   p.do_normalize = get_or<bool>(prep, "do_normalize", true, prep_file);

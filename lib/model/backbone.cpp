@@ -129,10 +129,13 @@ Backbone load_backbone(const std::string& model_dir, torch::Device device) {
   std::string type = config.require_string("model_type");
   check_config_fits_checkpoint(config, model_dir);
   if (type == "bert" || type == "roberta") return build<BertBackboneImpl>(config, model_dir, device);
-  if (type == "vit") return build<VitBackboneImpl>(config, model_dir, device);
+  if (type == "vit" || type == "clip_vision_model") return build<VitBackboneImpl>(config, model_dir, device);
+  if (type == "clip")
+    throw config.error("model_type", "'clip' (a CLIPModel holds two towers) is not supported yet: give the vision "
+                                     "tower alone (a CLIPVisionModel directory, model_type clip_vision_model)");
   if (is_t5_family(type)) return build<T5BackboneImpl>(config, model_dir, device);
   if (type == "llama" || type == "mistral" || type == "qwen2") return build<LlamaBackboneImpl>(config, model_dir, device);
-  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit, t5, mt5, llama, mistral, qwen2)");
+  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit, clip_vision_model, t5, mt5, llama, mistral, qwen2)");
 }
 
 BackboneIdentity backbone_identity(const std::string& model_dir) {

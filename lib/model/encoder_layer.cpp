@@ -129,6 +129,7 @@ torch::Tensor EncoderLayerImpl::activate(const torch::Tensor& h) const {
     case Activation::GeluTanh: return torch::gelu(h, "tanh");
     case Activation::Relu: return torch::relu(h);
     case Activation::Silu: return torch::silu(h);
+    case Activation::QuickGelu: return h * torch::sigmoid(1.702 * h);
   }
   return h;
 }

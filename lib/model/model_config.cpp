@@ -75,7 +75,9 @@ Activation parse_activation(const ModelConfig& config) {
   // gelu_new and gelu_pytorch_tanh are the same tanh approximation, written two ways.
   if (act == "gelu_new" || act == "gelu_pytorch_tanh") return Activation::GeluTanh;
   if (act == "relu") return Activation::Relu;
-  throw config.error("hidden_act", "'" + act + "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
+  if (act == "quick_gelu") return Activation::QuickGelu;  // CLIP
+  throw config.error("hidden_act",
+                     "'" + act + "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, quick_gelu)");
 }
 
 }  // namespace

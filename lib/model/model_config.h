@@ -32,7 +32,7 @@ class ModelConfig {
 };
 
 // What every supported encoder shares.
-enum class Activation { GeluErf, GeluTanh, Relu, Silu };
+enum class Activation { GeluErf, GeluTanh, Relu, Silu, QuickGelu };
 
 struct EncoderConfig {
   std::string model_type;

@@ -6,6 +6,8 @@
 namespace sherl {
 namespace {
 
+const EncoderLayerNames kClipLayerNames{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                        "self_attn.out_proj", "mlp.fc1", "", "mlp.fc2", "layer_norm1", "layer_norm2"};
 const EncoderLayerNames kVitLayerNames{"attention.attention.query", "attention.attention.key",
                                        "attention.attention.value", "attention.output.dense",
                                        "intermediate.dense", "",
@@ -13,7 +15,8 @@ const EncoderLayerNames kVitLayerNames{"attention.attention.query", "attention.a
 
 }  // namespace
 
-VitBackboneImpl::VitBackboneImpl(const ModelConfig& config) : config_(read_encoder_config(config)) {
+VitBackboneImpl::VitBackboneImpl(const ModelConfig& config)
+    : config_(read_encoder_config(config)), clip_(config_.model_type == "clip_vision_model") {
   image_size_ = config.require_positive_int("image_size");
   patch_size_ = config.require_positive_int("patch_size");
   num_channels_ = config.get_int("num_channels", 3);
@@ -26,15 +29,17 @@ VitBackboneImpl::VitBackboneImpl(const ModelConfig& config) : config_(read_encod
   const int64_t d = config_.hidden_size;
   patch_projection_ = register_module(
       "patch_projection",
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(num_channels_, d, patch_size_).stride(patch_size_)));
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(num_channels_, d, patch_size_).stride(patch_size_).bias(!clip_)));
   cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, d}));
   position_embeddings_ = register_parameter("position_embeddings", torch::zeros({1, num_tokens_, d}));
   add_layers(config_.num_layers, encoder_layer_options(config_, /*pre_norm=*/true, qkv_bias));
-  final_norm_ = register_module(
-      "final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps)));
+  const auto norm = torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps);
+  if (clip_) embedding_norm_ = register_module("embedding_norm", torch::nn::LayerNorm(norm));
+  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(norm));
 }
 
 void VitBackboneImpl::load(const std::string& model_dir) {
+  if (clip_) return load_clip(model_dir);
   Checkpoint ckpt(model_dir, {"vit."});
   ckpt.load(cls_token_, "embeddings.cls_token");
   ckpt.load(position_embeddings_, "embeddings.position_embeddings");
@@ -46,17 +51,33 @@ void VitBackboneImpl::load(const std::string& model_dir) {
   ckpt.load(final_norm_->bias, "layernorm.bias");
 }
 
+void VitBackboneImpl::load_clip(const std::string& model_dir) {
+  Checkpoint ckpt(model_dir, {"vision_model."});
+  torch::NoGradGuard no_grad;
+  const int64_t d = config_.hidden_size;
+  cls_token_.view({d}).copy_(ckpt.get("embeddings.class_embedding", {d}));
+  position_embeddings_.view({num_tokens_, d}).copy_(ckpt.get("embeddings.position_embedding.weight", {num_tokens_, d}));
+  ckpt.load(patch_projection_->weight, "embeddings.patch_embedding.weight");
+  ckpt.load(embedding_norm_->weight, "pre_layrnorm.weight");
+  ckpt.load(embedding_norm_->bias, "pre_layrnorm.bias");
+  for (int64_t i = 0; i < config_.num_layers; ++i)
+    load_layer(i, ckpt, "encoder.layers." + std::to_string(i), kClipLayerNames);
+  ckpt.load(final_norm_->weight, "post_layernorm.weight");
+  ckpt.load(final_norm_->bias, "post_layernorm.bias");
+}
+
 torch::Tensor VitBackboneImpl::embed(const ModelInputs& inputs) {
   const auto& px = inputs.pixel_values;
   if (!px.defined() || px.dim() != 4 || px.size(1) != num_channels_ || px.size(2) != image_size_ ||
       px.size(3) != image_size_)
-    throw Error("vit backbone: pixel_values must be [batch, " + std::to_string(num_channels_) + ", " +
+    throw Error(model_type() + " backbone: pixel_values must be [batch, " + std::to_string(num_channels_) + ", " +
                 std::to_string(image_size_) + ", " + std::to_string(image_size_) +
                 "] as config.json says (num_channels, image_size)");
   auto x = px.to(cls_token_.device(), cls_token_.scalar_type());
   auto patches = patch_projection_(x).flatten(2).transpose(1, 2);  // [B, patches, d]
   auto cls = cls_token_.expand({x.size(0), 1, config_.hidden_size});
-  return torch::cat({cls, patches}, 1) + position_embeddings_;
+  auto h = torch::cat({cls, patches}, 1) + position_embeddings_;
+  return clip_ ? embedding_norm_(h) : h;
 }
 
 torch::Tensor VitBackboneImpl::token_mask(const ModelInputs& inputs) {

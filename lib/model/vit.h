@@ -2,6 +2,10 @@
 // Vision Transformer, as transformers' ViTModel without the pooler: patch embedding by a
 // strided convolution, CLS token prepended, learned position embeddings added, L
 // pre-LayerNorm encoder layers; pool() applies the final LayerNorm (vit.layernorm) to CLS.
+// CLIP's vision tower (model_type clip_vision_model: a CLIPVisionModel directory) is the
+// same with a patch convolution without bias, a LayerNorm after the embeddings
+// (pre_layrnorm, Hugging Face's spelling), quick_gelu layers and post_layernorm; its
+// visual_projection, where the checkpoint has one, is not applied.
 #include "lib/model/layer_stack.h"
 #include "lib/model/model_config.h"
 
@@ -12,7 +16,7 @@ class VitBackboneImpl : public LayerStackBackboneImpl {
   explicit VitBackboneImpl(const ModelConfig& config);
   void load(const std::string& model_dir);
 
-  std::string model_type() const override { return "vit"; }
+  std::string model_type() const override { return clip_ ? "clip_vision_model" : "vit"; }
   int64_t hidden_size() const override { return config_.hidden_size; }
   bool is_text() const override { return false; }
   PoolingKind pooling() const override { return PoolingKind::FirstToken; }  // the class token
@@ -26,11 +30,14 @@ class VitBackboneImpl : public LayerStackBackboneImpl {
   torch::Tensor final_norm(const torch::Tensor& rows) override { return final_norm_(rows); }
 
  private:
+  void load_clip(const std::string& model_dir);
+
   EncoderConfig config_;
+  bool clip_;
   int64_t image_size_, patch_size_, num_channels_, num_tokens_;
   torch::nn::Conv2d patch_projection_{nullptr};
   torch::Tensor cls_token_, position_embeddings_;
-  torch::nn::LayerNorm final_norm_{nullptr};
+  torch::nn::LayerNorm embedding_norm_{nullptr}, final_norm_{nullptr};  // embedding_norm_: CLIP only
 };
 
 }  // namespace sherl

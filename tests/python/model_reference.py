@@ -22,6 +22,8 @@ The variants cover the loaders and activations:
                                 no pad_token_id (llama_reference.py)
   qwen2     BF16, two shards, q/k/v biases, one key/value head, rope_theta 1e6
   mistral   F16, head_dim 12 (not 32 / 4), linear rope scaling (factor 2), sliding_window
+  clip-vision  F32, CLIPVisionModelWithProjection names, images of 32 x 32 in patches of 8
+                                (clip_reference.py; pixel_values instead of the text inputs)
 
 Usage: /usr/bin/python3 model_reference.py OUTDIR
 """
@@ -35,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import clip_reference
 import llama_reference
 import t5_reference
 
@@ -203,10 +206,13 @@ def write_variant(outdir, name, model, cfg, dtype, prefix, shards, finish, seed)
         with open(os.path.join(model_dir, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
 
-    ids, types, mask = make_inputs(cfg, gen)
+    if hasattr(model, "example_inputs"):
+        inputs = model.example_inputs(gen)
+    else:
+        inputs = dict(zip(("input_ids", "token_type_ids", "attention_mask"), make_inputs(cfg, gen)))
     with torch.no_grad():
-        tiers, pooled = model(ids, types, mask)
-    ref = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "pool": pooled.contiguous()}
+        tiers, pooled = model(**inputs)
+    ref = dict(inputs, pool=pooled.contiguous())
     ref.update({"tier_%d" % t: h for t, h in enumerate(tiers)})
     write_safetensors(os.path.join(outdir, name + "-reference.safetensors"), ref)
 
@@ -264,6 +270,8 @@ def main():
     write_variant(outdir, "mistral", *decoder(llama_reference.decoder_config(
                       "mistral", head_dim=12, rope_scaling={"type": "linear", "factor": 2.0}, sliding_window=4096)),
                   torch.float16, "model.", 1, as_is, 8)
+    write_variant(outdir, "clip-vision", clip_reference.ClipVision(clip_reference.vision_config()),
+                  clip_reference.vision_config(), torch.float32, "vision_model.", 1, clip_reference.with_projection, 9)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,9 @@ TEST(ImagePreprocess, UnsupportedSettingsAreErrors) {
   expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "shortest_edge"});
   model = write_image_model(dir, 1, 4, R"({"do_resize": true, "size": {"height": 4, "width": 4}, "resample": 3})");
   expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "resample 3"});
+  // CLIP's processor crops after resizing: refused, not ignored.
+  model = write_image_model(dir, 1, 4, R"({"size": {"height": 4, "width": 4}, "do_center_crop": true})");
+  expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "do_center_crop"});
   model = write_image_model(dir, 1, 4, R"({"do_resize": false, "image_mean": [0.5, 0.5, 0.5]})");
   expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "image_mean"});
 }

@@ -1,8 +1,10 @@
-// BERT / RoBERTa / T5 / Llama-style parity against independent torch.nn implementations:
+// BERT / RoBERTa / T5 / Llama-style / CLIP vision parity against independent torch.nn
+// implementations:
 // tests/python/model_reference.py writes small random models (F32 with the 'bert.' prefix
 // and a task head; F16 sharded with an index; BF16 without prefix; T5 1.0 and a full T5 1.1
-// checkpoint; Llama with grouped-query attention, Qwen2, Mistral: see there) and every tier
-// and the pooled output on a padded batch, which the loaded backbones must reproduce.
+// checkpoint; Llama with grouped-query attention, Qwen2, Mistral; CLIP's vision tower: see
+// there) and every tier and the pooled output on a padded batch (images for the vision
+// tower), which the loaded backbones must reproduce.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -43,15 +45,22 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
   const int64_t L = backbone->num_layers();
   ASSERT_EQ(L, 3);
   EXPECT_EQ(backbone->hidden_size(), 32);
-  EXPECT_TRUE(backbone->is_text());
+  const bool image = ref.contains("pixel_values");  // the vision towers
+  EXPECT_EQ(backbone->is_text(), !image);
 
   sherl::ModelInputs in;
-  in.input_ids = ref.get("input_ids");
-  in.token_type_ids = ref.get("token_type_ids");
-  in.attention_mask = ref.get("attention_mask");
+  if (image) {
+    in.pixel_values = ref.get("pixel_values");
+  } else {
+    in.input_ids = ref.get("input_ids");
+    in.token_type_ids = ref.get("token_type_ids");
+    in.attention_mask = ref.get("attention_mask");
+  }
   auto mask = backbone->token_mask(in);
-  ASSERT_TRUE(torch::equal(mask, in.attention_mask));
-  ASSERT_LT(mask.sum().item<int64_t>(), mask.numel()) << "the batch must contain padding";
+  if (!image) {
+    ASSERT_TRUE(torch::equal(mask, in.attention_mask));
+    ASSERT_LT(mask.sum().item<int64_t>(), mask.numel()) << "the batch must contain padding";
+  }
 
   std::vector<int64_t> all{0, 1, 2, 3};
   auto tiers = sherl::compute_tiers(*backbone, in, all);
@@ -72,7 +81,8 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TextParity,
-                         ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated", "llama", "qwen2", "mistral"),
+                         ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated", "llama", "qwen2", "mistral",
+                                           "clip-vision"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (auto& c : s) if (c == '-') c = '_';
@@ -177,7 +187,7 @@ fs::path model_with(const fs::path& reference, const fs::path& dir, const std::s
   return dir;
 }
 
-TEST_F(TextParity, T5IdentityAndRefusedVariantsOfT5AndLlamaNameTheKey) {
+TEST_F(TextParity, T5IdentityAndRefusedVariantsNameTheKey) {
   const fs::path reference = *dir_ / "t5-gated";
   sherl::BackboneIdentity id = sherl::backbone_identity(reference.string());
   EXPECT_EQ(id.model_type, "t5");
@@ -213,6 +223,9 @@ TEST_F(TextParity, T5IdentityAndRefusedVariantsOfT5AndLlamaNameTheKey) {
                         Case{"num_key_value_heads", 3, "3 does not divide num_attention_heads 4"},
                         Case{"head_dim", 7, "must be positive and even"}})
     expect_refused(llama, c);
+  expect_refused(*dir_ / "clip-vision",
+                 {"model_type", "clip", "'clip' (a CLIPModel holds two towers) is not supported yet"});
+  expect_refused(*dir_ / "clip-vision", {"hidden_act", "swish", "'swish' is not supported"});
   fs::remove_all(dir);
   // T5 has no token types: a pair given BERT's way is refused, not silently read as one text.
   auto t5 = sherl::load_backbone(reference.string());
