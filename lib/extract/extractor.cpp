@@ -260,13 +260,13 @@ ExtractReport run_extraction(const ExtractOptions& o) {
 
   if (std::string problem = compression_problem(o.compression); !problem.empty()) throw Error("--zstd-level: " + problem);
 
+  check_backbone_config(o.model_dir);  // before its sizes are used (the tiers) or anything is written
   BackboneIdentity id = backbone_identity(o.model_dir);
   InputPlan plan = plan_input(o.input);
   if (plan.selected == 0) throw error_at(display_of(o.input), "no examples to extract (empty input or nothing selected)");
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
   create_output_directory(o.out_dir);
   std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
-  check_backbone_config(o.model_dir);  // before anything is written
   const json identity = run_identity(o, info, plan, labels_digest(o.input));
   claim_directory(o.out_dir, identity, o.overwrite);
   // Partitions write disjoint blocks and may run at once; two runs over the same blocks may not.

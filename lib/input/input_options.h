@@ -25,7 +25,8 @@ inline CLI::Option* add_raw_input_options(CLI::App& app, std::string& input, Inp
       ->capture_default_str();
   app.add_option("--template", spec.text_template,
                  "text: join the text column(s) into one text, {a} and {b} standing for them "
-                 "(default for T5 pairs: 'sentence1: {a} sentence2: {b}')");
+                 "(default for pairs of models without token types, T5 and the decoders: "
+                 "'sentence1: {a} sentence2: {b}')");
   return label_column;
 }
 

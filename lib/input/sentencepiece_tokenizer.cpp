@@ -53,7 +53,7 @@ const Plugin& plugin() {
     void* library = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | deep_bind);
     if (!library)
       throw error_at(path, std::string("cannot load the SentencePiece plugin (") + ::dlerror() +
-                               "); T5 text needs it: is sherl fully built or installed?");
+                               "); SentencePiece models (T5, Llama 2, Mistral) need it: is sherl fully built or installed?");
     Plugin p;
     bind(library, "sherl_spm_open", p.open, path);
     bind(library, "sherl_spm_close", p.close, path);
@@ -73,6 +73,7 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_file, Sp
   char error[512] = "";
   model_ = plugin().open(model_file.c_str(), error, sizeof error);
   if (!model_) throw error_at(model_file, std::string("not a SentencePiece model (") + error + ")");
+  if (specials == SpecialTokens::None) return;
   special_id_ = specials == SpecialTokens::AppendEos ? plugin().eos_id(model_) : plugin().bos_id(model_);
   if (special_id_ < 0) {
     plugin().close(model_);
@@ -105,7 +106,8 @@ void SentencePieceTokenizer::encode(const std::string& a, const std::string* b, 
   if (b) throw Error("this model takes a sentence pair as one text: join the pair with a template");
   if (max_length < 2) throw Error("max_length " + std::to_string(max_length) + " leaves no room for the text");
   std::vector<int64_t> pieces = tokenize(a);
-  if (static_cast<int64_t>(pieces.size()) > max_length - 1) pieces.resize(static_cast<size_t>(max_length - 1));
+  const int64_t room = specials_ == SpecialTokens::None ? max_length : max_length - 1;
+  if (static_cast<int64_t>(pieces.size()) > room) pieces.resize(static_cast<size_t>(room));
   ids.clear();
   if (specials_ == SpecialTokens::PrependBos) ids.push_back(special_id_);
   ids.insert(ids.end(), pieces.begin(), pieces.end());

@@ -17,6 +17,7 @@ namespace sherl {
 enum class SpecialTokens {
   AppendEos,   // text </s> (T5)
   PrependBos,  // <s> text (Llama)
+  None,        // text alone (a Llama whose tokenizer_config.json sets add_bos_token false)
 };
 
 class SentencePieceTokenizer : public Tokenizer {

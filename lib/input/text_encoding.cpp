@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "lib/core/error.h"
+#include "lib/input/basic_tokenizer.h"  // utf8_to_utf32
 #include "lib/input/sentencepiece_tokenizer.h"
 #include "lib/input/wordpiece.h"
 
@@ -83,36 +84,62 @@ std::string fill_template(const std::string& text_template, const std::string& a
   return out;
 }
 
+bool is_t5(const std::string& type) { return type == "t5" || type == "mt5"; }
+bool is_decoder(const std::string& type) { return type == "llama" || type == "mistral" || type == "qwen2"; }
+
+// The tokens a query may see where the model limits it (Mistral's sliding window, Qwen2's
+// when use_sliding_window is set), else `positions`.
+int64_t window_limit(const json& config, const std::string& type, int64_t positions, const std::string& file) {
+  const bool windowed = type == "mistral" || (type == "qwen2" && bool_key(config, "use_sliding_window", false, file));
+  const int64_t window = windowed ? int_key(config, "sliding_window", 0, file) : 0;
+  return window > 0 ? std::min(window, positions) : positions;
+}
+
+// A Llama's <s>, unless tokenizer_config.json turns it off (add_bos_token: false).
+SpecialTokens llama_specials(const std::string& model_dir) {
+  const std::string file = model_dir + "/tokenizer_config.json";
+  if (file_exists(file) && !bool_key(read_json_file(file), "add_bos_token", true, file)) return SpecialTokens::None;
+  return SpecialTokens::PrependBos;
+}
+
 }  // namespace
 
 TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::string text_template)
     : model_dir_(model_dir), max_length_(max_length), template_(std::move(text_template)) {
+  if (utf32_to_utf8(utf8_to_utf32(template_)) != template_) throw Error("--template: not valid UTF-8");
   if (!template_.empty() && template_.find("{a}") == std::string::npos)
     throw Error("--template '" + template_ + "': has no {a} for the (first) text column");
   const std::string config_file = model_dir + "/config.json";
   json config = read_json_file(config_file);
   vocab_size_ = int_key(config, "vocab_size", 0, config_file);
   if (vocab_size_ <= 0) throw error_at(config_file, "missing or invalid 'vocab_size'");
-  type_vocab_size_ = int_key(config, "type_vocab_size", 2, config_file);
-  // RoBERTa's positions start after the padding index, so two positions are not usable.
   auto type_it = config.find("model_type");
   std::string type = type_it != config.end() && type_it->is_string() ? type_it->get<std::string>() : "";
+  // T5 and the decoders have no token types: pre-tokenised ids may not mark a second segment.
+  type_vocab_size_ = is_t5(type) || is_decoder(type) ? 1 : int_key(config, "type_vocab_size", 2, config_file);
+  // RoBERTa's positions start after the padding index, so two positions are not usable.
   int64_t positions = int_key(config, "max_position_embeddings", 512, config_file) - (type == "roberta" ? 2 : 0);
+  const char* limit = is_t5(type) ? "T5's default" : "max_position_embeddings";
+  if (window_limit(config, type, positions, config_file) < positions) {
+    positions = window_limit(config, type, positions, config_file);
+    limit = "sliding_window";
+  }
   if (max_length < 2 || max_length > positions)
     throw error_at(config_file, "max_length " + std::to_string(max_length) + " must be between 2 and " +
-                                    std::to_string(positions) + " (max_position_embeddings)");
+                                    std::to_string(positions) + " (" + limit + ")");
   const std::string vocab_file = model_dir + "/vocab.txt", spiece_file = model_dir + "/spiece.model",
                     llama_file = model_dir + "/tokenizer.model";
   std::string tokenizer_file;
-  if (file_exists(vocab_file)) {
+  // Each family's own tokenizer; WordPiece for the BERT family only.
+  if (is_t5(type)) {
+    if (file_exists(spiece_file)) tokenizer_ = std::make_unique<SentencePieceTokenizer>(spiece_file, SpecialTokens::AppendEos);
+    tokenizer_file = spiece_file;
+  } else if (type == "llama" || type == "mistral") {
+    if (file_exists(llama_file)) tokenizer_ = std::make_unique<SentencePieceTokenizer>(llama_file, llama_specials(model_dir));
+    tokenizer_file = llama_file;
+  } else if (!is_decoder(type) && file_exists(vocab_file)) {
     tokenizer_ = std::make_unique<WordPieceTokenizer>(vocab_file, tokenizer_options(model_dir, config));
     tokenizer_file = vocab_file;
-  } else if ((type == "t5" || type == "mt5") && file_exists(spiece_file)) {
-    tokenizer_ = std::make_unique<SentencePieceTokenizer>(spiece_file, SpecialTokens::AppendEos);
-    tokenizer_file = spiece_file;
-  } else if ((type == "llama" || type == "mistral") && file_exists(llama_file)) {
-    tokenizer_ = std::make_unique<SentencePieceTokenizer>(llama_file, SpecialTokens::PrependBos);
-    tokenizer_file = llama_file;
   }
   if (tokenizer_ && tokenizer_->size() > vocab_size_)
     throw error_at(tokenizer_file, std::to_string(tokenizer_->size()) + " tokens, more than config.json's vocab_size " +
@@ -158,9 +185,13 @@ void TextEncoder::encode_ids(const json& input_ids, const json* token_type_ids, 
   if (!token_type_ids || token_type_ids->is_null()) return;
   if (!token_type_ids->is_array() || token_type_ids->size() != input_ids.size())
     throw error_at(where, "'token_type_ids' must be a list as long as 'input_ids'");
-  for (size_t i = 0; i < token_type_ids->size(); ++i)
-    out.token_type_ids[i] = token_value((*token_type_ids)[i], "token_type_ids", i, type_vocab_size_,
-                                        "type_vocab_size", where);
+  for (size_t i = 0; i < token_type_ids->size(); ++i) {
+    const json& v = (*token_type_ids)[i];
+    if (type_vocab_size_ == 1 && v.is_number_integer() && v.get<int64_t>() != 0)  // T5, the decoders
+      throw error_at(where, "token_type_ids[" + std::to_string(i) + "] = " + v.dump() +
+                                ": the model has no token types (give a pair as one text)");
+    out.token_type_ids[i] = token_value(v, "token_type_ids", i, type_vocab_size_, "type_vocab_size", where);
+  }
 }
 
 }  // namespace sherl

@@ -22,16 +22,24 @@ bool is_t5_family(const std::string& model_type) {
   return model_type == "t5" || model_type == "mt5" || model_type == "umt5";
 }
 
-// config.json's names for the sizes that the checks and the identity read: T5 has its own.
+bool is_decoder_family(const std::string& model_type) {
+  return model_type == "llama" || model_type == "mistral" || model_type == "qwen2";
+}
+
+// config.json's names for the sizes that the checks and the identity read (T5 has its own),
+// and which families' keys they are.
 struct SizeKeys {
   const char* hidden;        // the model's width
   const char* layers;
   const char* intermediate;  // the MLP's width
+  const char* heads;
+  bool t5 = false, decoder = false;
 };
 
 SizeKeys size_keys(const ModelConfig& config) {
-  if (is_t5_family(config.get_string("model_type", ""))) return {"d_model", "num_layers", "d_ff"};
-  return {"hidden_size", "num_hidden_layers", "intermediate_size"};
+  const std::string type = config.get_string("model_type", "");
+  if (is_t5_family(type)) return {"d_model", "num_layers", "d_ff", "num_heads", true, false};
+  return {"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", false, is_decoder_family(type)};
 }
 
 template <typename Model>
@@ -95,18 +103,20 @@ void check_config_fits_checkpoint(const ModelConfig& config, const std::string& 
   if (d * d > held) throw refuse(keys.hidden, d * d);
   if (d * ff > held) throw refuse(keys.intermediate, d * ff);
   // The attention's widths: T5 (d_kv) and the decoders (head_dim, fewer key/value heads)
-  // may set them apart from the model's.
-  const double heads = size(config.has("num_heads") ? "num_heads" : "num_attention_heads", 1);
-  const double head_dim = config.has("d_kv") ? size("d_kv", 1) : config.has("head_dim") ? size("head_dim", 1) : d / heads;
-  const double inner = heads * head_dim, kv_inner = size("num_key_value_heads", heads) * head_dim;
+  // may set them apart from the model's. Only the keys the family reads count.
+  const double heads = size(keys.heads, 1);
+  const double head_dim = keys.t5 ? size("d_kv", 64) : keys.decoder && config.has("head_dim") ? size("head_dim", 1) : d / heads;
+  const double inner = heads * head_dim, kv_inner = keys.decoder ? size("num_key_value_heads", heads) * head_dim : inner;
+  const bool encoder = !keys.t5 && !keys.decoder;  // BERT-style and vision: absolute position tables
   const double per_side = size("image_size", 0) / std::max(1.0, size("patch_size", 1));
   const std::pair<const char*, double> shares[] = {
       {keys.layers, size(keys.layers, 1) * (2 * d * inner + 2 * d * kv_inner + 2 * d * ff)},
       {"vocab_size", size("vocab_size", 0) * d},
-      {"max_position_embeddings", size("max_position_embeddings", 0) * d},
-      {"type_vocab_size", size("type_vocab_size", 0) * d},
-      {"image_size", per_side * per_side * d},
-      {"patch_size", size("num_channels", 3) * size("patch_size", 0) * size("patch_size", 0) * d},
+      {"max_position_embeddings", encoder ? size("max_position_embeddings", 0) * d : 0},
+      {"type_vocab_size", encoder ? size("type_vocab_size", 0) * d : 0},
+      {"image_size", encoder ? per_side * per_side * d : 0},
+      {"patch_size", encoder ? size("num_channels", 3) * size("patch_size", 0) * size("patch_size", 0) * d : 0},
+      {"relative_attention_num_buckets", keys.t5 ? size("relative_attention_num_buckets", 32) * heads : 0},
   };
   double total = 0;
   const std::pair<const char*, double>* largest = &shares[0];
@@ -134,7 +144,7 @@ Backbone load_backbone(const std::string& model_dir, torch::Device device) {
     throw config.error("model_type", "'clip' (a CLIPModel holds two towers) is not supported yet: give the vision "
                                      "tower alone (a CLIPVisionModel directory, model_type clip_vision_model)");
   if (is_t5_family(type)) return build<T5BackboneImpl>(config, model_dir, device);
-  if (type == "llama" || type == "mistral" || type == "qwen2") return build<LlamaBackboneImpl>(config, model_dir, device);
+  if (is_decoder_family(type)) return build<LlamaBackboneImpl>(config, model_dir, device);
   throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit, clip_vision_model, t5, mt5, llama, mistral, qwen2)");
 }
 

@@ -11,8 +11,9 @@ namespace {
 double read_rope_factor(const ModelConfig& config) {
   const json scaling = config.get_object("rope_scaling");
   if (scaling.is_null()) return 1;
+  // rope_type takes precedence over the older spelling type, as in Hugging Face.
   std::string kind;
-  for (const char* key : {"rope_type", "type"})
+  for (const char* key : {"type", "rope_type"})
     if (scaling.contains(key) && scaling[key].is_string()) kind = scaling[key].get<std::string>();
   if (kind == "default") return 1;
   if (kind != "linear")
@@ -69,8 +70,12 @@ LlamaConfig read_llama_config(const ModelConfig& config) {
   o.mlp_bias = config.get_bool("mlp_bias", false);
   c.num_layers = config.require_positive_int("num_hidden_layers");
   c.vocab_size = config.require_positive_int("vocab_size");
-  c.pad_token_id = config.get_int("pad_token_id", 0);  // any id: padding is masked and after the pooled token
-  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) c.pad_token_id = 0;
+  // Any id pads: padding is masked and comes after the pooled token. -1 (early Llama
+  // conversions) means none, like null.
+  c.pad_token_id = std::max<int64_t>(0, config.get_int("pad_token_id", 0));
+  if (c.pad_token_id >= c.vocab_size)
+    throw config.error("pad_token_id", std::to_string(c.pad_token_id) + " is outside the vocabulary of " +
+                                           std::to_string(c.vocab_size));
   c.rope_theta = config.get_double("rope_theta", 10000);
   if (!(c.rope_theta > 1)) throw config.error("rope_theta", "must be greater than 1");
   c.rope_factor = read_rope_factor(config);

@@ -62,6 +62,9 @@ T5Config read_t5_config(const ModelConfig& config) {
   c.num_layers = config.require_positive_int("num_layers");
   c.vocab_size = config.require_positive_int("vocab_size");
   c.pad_token_id = config.get_int("pad_token_id", 0);
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size)
+    throw config.error("pad_token_id", std::to_string(c.pad_token_id) + " is outside the vocabulary of " +
+                                           std::to_string(c.vocab_size));
   c.relative_buckets = config.get_int("relative_attention_num_buckets", 32);
   if (c.relative_buckets < 4) throw config.error("relative_attention_num_buckets", "must be at least 4");
   c.relative_max_distance = config.get_int("relative_attention_max_distance", 128);

@@ -56,6 +56,13 @@ PY
   same_shard_data "$WORK/pairs" "$WORK/pairs3"  # the default template for T5 pairs
   sherl-extract --model "$WORK/model" --input "$WORK/pairs.tsv" --out "$WORK/pairs4" --quiet --template '{b} / {a}'
   ! same_shard_data "$WORK/pairs" "$WORK/pairs4"
+  # Pre-tokenised ids that mark a second segment: refused at their line, before any shard.
+  printf '{"input_ids": [5, 6, 1], "label": "none"}\n{"input_ids": [5, 6, 1], "token_type_ids": [0, 1, 1], "label": "river"}\n' \
+    > "$WORK/types.jsonl"
+  run sherl-extract --model "$WORK/model" --input "$WORK/types.jsonl" --out "$WORK/types" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"types.jsonl:2: token_type_ids[1] = 1: the model has no token types"* ]]
+  [ ! -e "$WORK/types/shard-00000.h5" ]
   rm "$WORK/model/spiece.model"
   run sherl-extract --model "$WORK/model" --input "$WORK/pairs.tsv" --out "$WORK/pairs5" --quiet
   [ "$status" -eq 1 ]

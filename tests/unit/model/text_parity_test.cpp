@@ -214,15 +214,22 @@ TEST_F(TextParity, T5IdentityAndRefusedVariantsNameTheKey) {
   for (const Case& c : {Case{"feed_forward_proj", "gated-silu", "'gated-silu' is not supported (relu, gated-gelu)"},
                         Case{"model_type", "umt5", "'umt5' (a relative position bias in every layer) is not supported"},
                         Case{"relative_attention_num_buckets", 2, "must be at least 4"},
-                        Case{"d_model", nullptr, "missing"}, Case{"d_ff", 0, "must be positive"}})
+                        Case{"d_model", nullptr, "missing"}, Case{"d_ff", 0, "must be positive"},
+                        Case{"pad_token_id", 1000000, "1000000 is outside the vocabulary of 50"},
+                        Case{"relative_attention_num_buckets", 100000000, "100000000 implies"}})
     expect_refused(reference, c);
   for (const Case& c : {Case{"rope_scaling", sherl::json{{"rope_type", "llama3"}, {"factor", 8.0}},
                              "'llama3' is not supported (linear)"},
                         Case{"rope_scaling", sherl::json{{"type", "linear"}}, "a linear scaling needs a factor of at least 1"},
                         Case{"hidden_act", "gelu", "'gelu' is not supported (silu)"},
                         Case{"num_key_value_heads", 3, "3 does not divide num_attention_heads 4"},
-                        Case{"head_dim", 7, "must be positive and even"}})
+                        Case{"head_dim", 7, "must be positive and even"},
+                        Case{"rope_scaling", sherl::json{{"rope_type", "dynamic"}, {"type", "linear"}, {"factor", 2.0}},
+                             "'dynamic' is not supported (linear)"}})
     expect_refused(llama, c);
+  // A decoder has no position table: max_position_embeddings implies no weights.
+  model_with(llama, dir, "max_position_embeddings", 1 << 20);
+  EXPECT_NO_THROW(sherl::load_backbone(dir.string()));
   expect_refused(*dir_ / "clip-vision",
                  {"model_type", "clip", "'clip' (a CLIPModel holds two towers) is not supported yet"});
   expect_refused(*dir_ / "clip-vision", {"hidden_act", "swish", "'swish' is not supported"});
