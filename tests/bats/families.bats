@@ -68,3 +68,22 @@ PY
   [ "$status" -eq 1 ]
   [[ "$output" == *"has no tokenizer that sherl reads (vocab.txt; spiece.model for T5;"* ]]
 }
+
+@test "Llama: add_bos_token false drops <s>; --max-length beyond Mistral's sliding window is refused at start-up" {
+  $PY "$SHERL_ROOT/tests/python/make_text_task.py" llama "$WORK"
+  sherl-extract --model "$WORK/model" --input "$WORK/test.tsv" --limit 3 --max-length 24 --out "$WORK/bos" --quiet
+  echo '{"add_bos_token": false}' > "$WORK/model/tokenizer_config.json"
+  sherl-extract --model "$WORK/model" --input "$WORK/test.tsv" --limit 3 --max-length 24 --out "$WORK/nobos" --quiet
+  tokens() { sherl-info --json "$1" | $PY -c 'import json, sys; print(json.load(sys.stdin)["tokens"]["total"])'; }
+  [ "$(tokens "$WORK/bos")" -eq $(($(tokens "$WORK/nobos") + 3)) ]  # one <s> per example
+  $PY - "$WORK/model/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(model_type="mistral", sliding_window=8)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run sherl-extract --model "$WORK/model" --input "$WORK/test.tsv" --out "$WORK/window" --max-length 24 --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"config.json: max_length 24 must be between 2 and 8 (sliding_window)"* ]]
+  [ ! -e "$WORK/window/shard-00000.h5" ]
+}
