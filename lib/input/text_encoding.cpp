@@ -10,9 +10,13 @@
 namespace sherl {
 namespace {
 
+// Whether `path` is a regular file; something else under that name (a directory, a FIFO) is
+// an error rather than "no such file".
 bool file_exists(const std::string& path) {
   struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  if (stat(path.c_str(), &st) != 0) return false;
+  if (!S_ISREG(st.st_mode)) throw error_at(path, "not a regular file");
+  return true;
 }
 
 int64_t int_key(const json& j, const char* key, int64_t fallback, const std::string& file) {

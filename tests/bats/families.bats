@@ -67,6 +67,10 @@ PY
   run sherl-extract --model "$WORK/model" --input "$WORK/pairs.tsv" --out "$WORK/pairs5" --quiet
   [ "$status" -eq 1 ]
   [[ "$output" == *"has no tokenizer that sherl reads (vocab.txt; spiece.model for T5;"* ]]
+  mkdir "$WORK/model/spiece.model"
+  run sherl-extract --model "$WORK/model" --input "$WORK/pairs.tsv" --out "$WORK/pairs6" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"$WORK/model/spiece.model: not a regular file"* ]]
 }
 
 @test "Llama: add_bos_token false drops <s>; --max-length beyond Mistral's sliding window is refused at start-up" {
