@@ -124,8 +124,8 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
   // RoBERTa's positions start after the padding index, so two positions are not usable.
   int64_t positions = int_key(config, "max_position_embeddings", 512, config_file) - (type == "roberta" ? 2 : 0);
   const char* limit = is_t5(type) ? "T5's default" : "max_position_embeddings";
-  if (window_limit(config, type, positions, config_file) < positions) {
-    positions = window_limit(config, type, positions, config_file);
+  if (const int64_t window = window_limit(config, type, positions, config_file); window < positions) {
+    positions = window;
     limit = "sliding_window";
   }
   if (max_length < 2 || max_length > positions)
@@ -136,10 +136,12 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
   std::string tokenizer_file;
   // Each family's own tokenizer; WordPiece for the BERT family only.
   if (is_t5(type)) {
-    if (file_exists(spiece_file)) tokenizer_ = std::make_unique<SentencePieceTokenizer>(spiece_file, SpecialTokens::AppendEos);
+    if (file_exists(spiece_file))
+      tokenizer_ = std::make_unique<SentencePieceTokenizer>(spiece_file, SpecialTokens::AppendEos);
     tokenizer_file = spiece_file;
   } else if (type == "llama" || type == "mistral") {
-    if (file_exists(llama_file)) tokenizer_ = std::make_unique<SentencePieceTokenizer>(llama_file, llama_specials(model_dir));
+    if (file_exists(llama_file))
+      tokenizer_ = std::make_unique<SentencePieceTokenizer>(llama_file, llama_specials(model_dir));
     tokenizer_file = llama_file;
   } else if (!is_decoder(type) && file_exists(vocab_file)) {
     tokenizer_ = std::make_unique<WordPieceTokenizer>(vocab_file, tokenizer_options(model_dir, config));
