@@ -12,6 +12,8 @@ packages=(
   libsentencepiece-dev sentencepiece python3-sentencepiece  # T5's tokenizer; spm_train and the reference in tests
   libgtest-dev bats strace                   # tests (strace: which tools re-exec themselves)
   python3-torch python3-h5py python3-numpy   # independent reference implementations in tests
+  python3-regex                              # the byte-level BPE reference (Unicode classes in patterns)
+  python3-pil                                # the image preprocessing reference (Pillow, as Hugging Face resizes)
   dataset-fashion-mnist                      # the bundled example's data
   snakemake make                             # pipelines/
 )

@@ -11,6 +11,7 @@ constexpr EnumName<LabelKind> kLabelKindNames[] = {
     {LabelKind::Class, "class"}, {LabelKind::Regression, "regression"}, {LabelKind::MultiLabel, "multilabel"}};
 constexpr EnumName<LabelKind> kTaskNames[] = {
     {LabelKind::Class, "classify"}, {LabelKind::Regression, "regress"}, {LabelKind::MultiLabel, "multilabel"}};
+constexpr EnumName<Tower> kTowerNames[] = {{Tower::Whole, "whole"}, {Tower::Text, "text"}, {Tower::Vision, "vision"}};
 
 }  // namespace
 
@@ -23,6 +24,56 @@ bool BackboneIdentity::operator==(const BackboneIdentity& o) const {
   return model_type == o.model_type && hidden_size == o.hidden_size && num_layers == o.num_layers &&
          config_sha256 == o.config_sha256 && weights_sha256 == o.weights_sha256 &&
          preprocessing_sha256 == o.preprocessing_sha256;
+}
+
+BackboneFamily backbone_family(const std::string& t) {
+  if (t == "bert" || t == "roberta") return BackboneFamily::Bert;
+  if (t == "vit" || t == "clip_vision_model") return BackboneFamily::Vision;
+  if (t == "t5" || t == "mt5" || t == "umt5") return BackboneFamily::T5;
+  if (t == "llama" || t == "mistral" || t == "qwen2") return BackboneFamily::Decoder;
+  if (t == "clip_text_model") return BackboneFamily::ClipText;
+  return BackboneFamily::Unknown;
+}
+
+std::string to_string(Tower t) { return name_of(kTowerNames, t); }
+Tower parse_tower(const std::string& name) {
+  if (name == "whole") throw Error("tower 'whole' is not one of text, vision");
+  return parse_name(kTowerNames, name, "tower");
+}
+
+Tower tower_of(const std::string& model_type) {
+  if (model_type == "clip_text_model") return Tower::Text;
+  if (model_type == "clip_vision_model") return Tower::Vision;
+  return Tower::Whole;
+}
+
+json tower_config(const json& config, Tower tower, const std::string& path) {
+  const auto type = config.find("model_type");
+  const std::string model_type = type != config.end() && type->is_string() ? type->get<std::string>() : "";
+  if (model_type != "clip") {
+    if (tower == Tower::Whole) return config;
+    const bool image = backbone_family(model_type) == BackboneFamily::Vision;
+    if (image != (tower == Tower::Vision))
+      throw error_at(path, "key 'model_type': '" + model_type + "' has no " + to_string(tower) + " tower");
+    return config;
+  }
+  if (tower == Tower::Whole)
+    throw error_at(path, "key 'model_type': 'clip' (a CLIPModel) holds a text and a vision tower: choose one with "
+                         "--tower text|vision");
+  const char* key = tower == Tower::Text ? "text_config" : "vision_config";
+  const auto sub = config.find(key);
+  if (sub == config.end() || !sub->is_object())
+    throw error_at(path, std::string("key '") + key + "': missing: this CLIP directory has no " + to_string(tower) + " tower");
+  json out = *sub;
+  out["model_type"] = tower == Tower::Text ? "clip_text_model" : "clip_vision_model";
+  return out;
+}
+
+json read_tower_config(const std::string& model_dir, Tower tower) {
+  const std::string path = model_dir + "/config.json";
+  json config = read_json_file(path);
+  if (!config.is_object()) throw error_at(path, "not a JSON object");
+  return tower_config(config, tower, path);
 }
 
 const char* const* preprocessing_files() {

@@ -23,10 +23,37 @@ LabelKind parse_task(const std::string& name);   // those names; throws sherl::E
 // What a head is trained to do: the kind of its labels, named for the code that trains.
 using Task = LabelKind;
 
+// The families of backbones, each with its own config keys, tokenizer and inputs: the one
+// place that maps config.json's model_type onto them (lib/model builds them, lib/input
+// tokenises for them).
+enum class BackboneFamily {
+  Bert,     // bert, roberta
+  Vision,   // vit, clip_vision_model
+  T5,       // t5, mt5, umt5
+  Decoder,  // llama, mistral, qwen2
+  ClipText, // clip_text_model
+  Unknown,
+};
+BackboneFamily backbone_family(const std::string& model_type);
+
+// Which tower of a two-tower model (CLIPModel: model_type clip) a tool works on; Whole for a
+// model of one tower. A tower of a CLIPModel is a backbone of its own model_type
+// (clip_text_model, clip_vision_model), so an identity's model_type names its tower.
+enum class Tower { Whole, Text, Vision };
+std::string to_string(Tower t);                // "whole", "text", "vision"
+Tower parse_tower(const std::string& name);    // "text", "vision"; throws sherl::Error
+Tower tower_of(const std::string& model_type);  // clip_text_model: Text, clip_vision_model: Vision
+// config.json's object for `tower`: a CLIPModel's text_config or vision_config, with
+// model_type clip_text_model or clip_vision_model; any other model's own object, which must
+// be of that modality when a tower is asked for. Throws "<path>: ..." naming the key.
+json tower_config(const json& config, Tower tower, const std::string& path);
+// <model_dir>/config.json's object for `tower` (tower_config).
+json read_tower_config(const std::string& model_dir, Tower tower);
+
 // Identity of the backbone that produced the features; shards of different identities are
 // never mixed, and the late route refuses a checkpoint whose identity differs.
 struct BackboneIdentity {
-  std::string model_type;        // "vit", "bert", "roberta"
+  std::string model_type;        // config.json's model_type: "vit", "bert", "t5", "llama", ...
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
   std::string config_sha256;     // of config.json's bytes

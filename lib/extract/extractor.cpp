@@ -260,8 +260,8 @@ ExtractReport run_extraction(const ExtractOptions& o) {
 
   if (std::string problem = compression_problem(o.compression); !problem.empty()) throw Error("--zstd-level: " + problem);
 
-  check_backbone_config(o.model_dir);  // before its sizes are used (the tiers) or anything is written
-  BackboneIdentity id = backbone_identity(o.model_dir);
+  check_backbone_config(o.model_dir, o.input.tower);  // before its sizes are used (the tiers) or anything is written
+  BackboneIdentity id = backbone_identity(o.model_dir, o.input.tower);
   InputPlan plan = plan_input(o.input);
   if (plan.selected == 0) throw error_at(display_of(o.input), "no examples to extract (empty input or nothing selected)");
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
@@ -293,7 +293,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   }
 
   if (report.shards_kept < static_cast<int64_t>(blocks.size())) {
-    Backbone backbone = load_backbone(o.model_dir, o.device);
+    Backbone backbone = load_backbone(o.model_dir, o.device, o.input.tower);
     if (o.precision != torch::kFloat32) backbone->to(o.precision);
     auto source = open_source(o.input, plan);
     Progress progress("sherl-extract", report.examples, o.quiet);

@@ -109,6 +109,8 @@ std::string utf32_to_utf8(const std::u32string& s) {
   return out;
 }
 
+bool is_utf8(const std::string& s) { return utf32_to_utf8(utf8_to_utf32(s)) == s; }
+
 std::vector<std::string> basic_tokenize(const std::string& text, const BasicTokenizerOptions& options) {
   std::u32string cleaned = clean(utf8_to_utf32(text), options.split_cjk);
   std::vector<std::string> words;

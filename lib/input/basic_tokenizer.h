@@ -24,5 +24,8 @@ std::vector<std::string> basic_tokenize(const std::string& text, const BasicToke
 // Decodes UTF-8 to code points (invalid sequences -> U+FFFD) and back.
 std::u32string utf8_to_utf32(const std::string& s);
 std::string utf32_to_utf8(const std::u32string& s);
+// Whether `s` is well-formed UTF-8 (tokenizers that would read bad bytes as something else
+// refuse the text instead).
+bool is_utf8(const std::string& s);
 
 }  // namespace sherl

@@ -13,7 +13,7 @@ uint8_t pil_luma(uint8_t r, uint8_t g, uint8_t b) {
   return uint8_t((uint32_t(r) * 19595 + uint32_t(g) * 38470 + uint32_t(b) * 7471 + 0x8000) >> 16);
 }
 
-// ---- PIL's resampling (Pillow src/libImaging/Resample.c), bilinear filter only ----
+// ---- PIL's resampling (Pillow src/libImaging/Resample.c), bilinear and bicubic filters ----
 
 constexpr int kPrecisionBits = 32 - 8 - 2;
 
@@ -28,10 +28,25 @@ double triangle(double x) {
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-Coefficients bilinear_coefficients(int64_t in_size, int64_t out_size) {
+double bicubic(double x) {  // Keys' cubic with a = -0.5, as PIL's
+  constexpr double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+struct Filter {
+  double support;
+  double (*kernel)(double);
+};
+
+Filter filter_of(Resample r) { return r == Resample::Bicubic ? Filter{2.0, bicubic} : Filter{1.0, triangle}; }
+
+Coefficients coefficients(int64_t in_size, int64_t out_size, const Filter& filter) {
   double scale = double(in_size) / double(out_size);
   double filter_scale = std::max(scale, 1.0);
-  double support = 1.0 * filter_scale;
+  double support = filter.support * filter_scale;
   double inv_filter_scale = 1.0 / filter_scale;  // PIL multiplies by the reciprocal
   Coefficients c;
   c.ksize = int64_t(std::ceil(support)) * 2 + 1;
@@ -46,7 +61,7 @@ Coefficients bilinear_coefficients(int64_t in_size, int64_t out_size) {
     int64_t xmax = std::min<int64_t>(int64_t(center + support + 0.5), in_size) - xmin;
     double total = 0.0;
     for (int64_t x = 0; x < xmax; ++x) {
-      w[size_t(x)] = triangle((double(x + xmin) - center + 0.5) * inv_filter_scale);
+      w[size_t(x)] = filter.kernel((double(x + xmin) - center + 0.5) * inv_filter_scale);
       total += w[size_t(x)];
     }
     for (int64_t x = 0; x < xmax; ++x) {
@@ -67,8 +82,8 @@ uint8_t clip8(int64_t v) {
 }
 
 // One pass along x (horizontal) or y (vertical); the other axis is copied through.
-Image8 resample_pass(const Image8& in, int64_t out_w, int64_t out_h, bool horizontal) {
-  Coefficients c = bilinear_coefficients(horizontal ? in.width : in.height, horizontal ? out_w : out_h);
+Image8 resample_pass(const Image8& in, int64_t out_w, int64_t out_h, bool horizontal, const Filter& filter) {
+  Coefficients c = coefficients(horizontal ? in.width : in.height, horizontal ? out_w : out_h, filter);
   Image8 out;
   out.width = out_w;
   out.height = out_h;
@@ -122,6 +137,39 @@ std::vector<double> per_channel(const json& j, const char* key, int64_t channels
   return v;
 }
 
+// `key` as {"height": H, "width": W} or one integer for both; ViTImageProcessor's 224 when
+// absent.
+void read_size(const json& prep, const char* key, const std::string& file, int64_t& height, int64_t& width) {
+  auto size = prep.find(key);
+  if (size == prep.end() || size->is_null()) {
+    height = width = 224;
+  } else if (size->is_number_integer()) {
+    height = width = size->get<int64_t>();
+  } else if (size->is_object() && size->contains("height") && size->contains("width")) {
+    height = get_or<int64_t>(*size, "height", 0, file);
+    width = get_or<int64_t>(*size, "width", 0, file);
+  } else {
+    throw error_at(file, std::string("'") + key + "' must be {\"height\": H, \"width\": W} or an integer");
+  }
+  if (height <= 0 || width <= 0) throw error_at(file, std::string("'") + key + "' must be positive");
+}
+
+void read_resize(const json& prep, const std::string& file, ImagePreprocessor& p) {
+  auto size = prep.find("size");
+  if (size != prep.end() && size->is_object() && size->contains("shortest_edge")) {
+    p.shortest_edge = get_or<int64_t>(*size, "shortest_edge", 0, file);
+    if (p.shortest_edge <= 0) throw error_at(file, "'size' shortest_edge must be positive");
+    if (size->contains("longest_edge") && !(*size)["longest_edge"].is_null())
+      throw error_at(file, "'size' longest_edge is not supported");
+  } else {
+    read_size(prep, "size", file, p.height, p.width);
+  }
+  const int64_t resample = get_or<int64_t>(prep, "resample", 2, file);
+  if (resample != int64_t(Resample::Bilinear) && resample != int64_t(Resample::Bicubic))
+    throw error_at(file, "resample " + std::to_string(resample) + " is not supported (2, bilinear; 3, bicubic)");
+  p.resample = Resample(resample);
+}
+
 }  // namespace
 
 Image8 convert_channels(const Image8& in, int64_t channels, const std::string& where) {
@@ -148,52 +196,68 @@ Image8 convert_channels(const Image8& in, int64_t channels, const std::string& w
   return out;
 }
 
-Image8 resize_bilinear(const Image8& in, int64_t width, int64_t height) {
+Image8 resize_pil(const Image8& in, int64_t width, int64_t height, Resample resample) {
   if (width == in.width && height == in.height) return in;  // PIL returns a copy too
+  const Filter filter = filter_of(resample);
   Image8 img = in;
-  if (width != in.width) img = resample_pass(img, width, img.height, true);
-  if (height != in.height) img = resample_pass(img, img.width, height, false);
+  if (width != in.width) img = resample_pass(img, width, img.height, true, filter);
+  if (height != in.height) img = resample_pass(img, img.width, height, false, filter);
   return img;
 }
 
-ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir) {
+Image8 center_crop(const Image8& in, int64_t width, int64_t height, const std::string& where) {
+  if (in.width < width || in.height < height)
+    throw error_at(where, "image is " + std::to_string(in.width) + "x" + std::to_string(in.height) +
+                              ", smaller than the centre crop " + std::to_string(width) + "x" + std::to_string(height));
+  const int64_t top = (in.height - height) / 2, left = (in.width - width) / 2;  // Hugging Face's rounding
+  Image8 out;
+  out.width = width;
+  out.height = height;
+  out.channels = in.channels;
+  out.pixels.resize(size_t(width * height * in.channels));
+  for (int64_t y = 0; y < height; ++y) {
+    const uint8_t* row = &in.pixels[size_t(((top + y) * in.width + left) * in.channels)];
+    std::copy(row, row + width * in.channels, &out.pixels[size_t(y * width * in.channels)]);
+  }
+  return out;
+}
+
+std::pair<int64_t, int64_t> shortest_edge_size(int64_t width, int64_t height, int64_t shortest) {
+  // Hugging Face's get_resize_output_image_size(default_to_square=False): the short side
+  // becomes `shortest`, the long side int(shortest * long / short) in floating point.
+  const int64_t short_side = std::min(width, height), long_side = std::max(width, height);
+  const auto new_long = int64_t(double(shortest * long_side) / double(short_side));
+  return width <= height ? std::make_pair(shortest, new_long) : std::make_pair(new_long, shortest);
+}
+
+ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir, Tower tower) {
   ImagePreprocessor p;
   const std::string config_file = model_dir + "/config.json";
   const std::string prep_file = model_dir + "/preprocessor_config.json";
-  json config = read_json_file(config_file);
+  json config = read_tower_config(model_dir, tower);
   p.channels = get_or<int64_t>(config, "num_channels", 3, config_file);
   if (p.channels != 1 && p.channels != 3)
     throw error_at(config_file, "num_channels " + std::to_string(p.channels) + " is not supported (1 or 3)");
   p.image_size = get_or<int64_t>(config, "image_size", 224, config_file);
   json prep = read_json_file(prep_file);
   p.do_resize = get_or<bool>(prep, "do_resize", true, prep_file);
-  if (p.do_resize) {
-    auto size = prep.find("size");
-    if (size == prep.end() || size->is_null()) {
-      p.height = p.width = 224;
-    } else if (size->is_number_integer()) {
-      p.height = p.width = size->get<int64_t>();
-    } else if (size->is_object() && size->contains("height") && size->contains("width")) {
-      p.height = get_or<int64_t>(*size, "height", 0, prep_file);
-      p.width = get_or<int64_t>(*size, "width", 0, prep_file);
-    } else {
-      throw error_at(prep_file, "'size' must be {\"height\": H, \"width\": W} (shortest_edge resizing is not supported)");
-    }
-    if (p.height <= 0 || p.width <= 0) throw error_at(prep_file, "'size' must be positive");
-    // Checked here, before any image is resized to it (a hostile size would take memory
-    // and time first).
-    if (p.height != p.image_size || p.width != p.image_size)
-      throw error_at(prep_file, "'size' " + std::to_string(p.width) + "x" + std::to_string(p.height) +
-                                    " is not the model's image_size " + std::to_string(p.image_size) + " (" +
-                                    config_file + ")");
-    int64_t resample = get_or<int64_t>(prep, "resample", 2, prep_file);
-    if (resample != 2)
-      throw error_at(prep_file, "resample " + std::to_string(resample) + " is not supported (only 2, bilinear)");
+  if (p.do_resize) read_resize(prep, prep_file, p);
+  p.do_center_crop = get_or<bool>(prep, "do_center_crop", false, prep_file);
+  if (p.do_center_crop) {
+    read_size(prep, "crop_size", prep_file, p.crop_height, p.crop_width);
+    if (p.do_resize && p.shortest_edge > 0 && std::min(p.crop_height, p.crop_width) > p.shortest_edge)
+      throw error_at(prep_file, "'crop_size' is larger than 'size' shortest_edge " + std::to_string(p.shortest_edge));
+  } else if (p.do_resize && p.shortest_edge > 0) {
+    throw error_at(prep_file, "'size' shortest_edge without do_center_crop gives images of varying sizes");
   }
-  // CLIP's processor crops the centre after resizing its shortest edge: not done here, so
-  // refused rather than ignored.
-  if (get_or<bool>(prep, "do_center_crop", false, prep_file))
-    throw error_at(prep_file, "'do_center_crop' is true: center cropping is not supported");
+  // Checked here, before any image is resized to it (a hostile size would take memory and
+  // time first).
+  const int64_t out_height = p.do_center_crop ? p.crop_height : p.height;
+  const int64_t out_width = p.do_center_crop ? p.crop_width : p.width;
+  if ((p.do_resize || p.do_center_crop) && (out_height != p.image_size || out_width != p.image_size))
+    throw error_at(prep_file, std::string(p.do_center_crop ? "'crop_size' " : "'size' ") + std::to_string(out_width) +
+                                  "x" + std::to_string(out_height) + " is not the model's image_size " +
+                                  std::to_string(p.image_size) + " (" + config_file + ")");
   p.do_rescale = get_or<bool>(prep, "do_rescale", true, prep_file);
   p.rescale_factor = get_or<double>(prep, "rescale_factor", 1.0 / 255.0, prep_file);
   p.do_normalize = get_or<bool>(prep, "do_normalize", true, prep_file);
@@ -206,7 +270,13 @@ ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir
 
 torch::Tensor ImagePreprocessor::operator()(const Image8& image, const std::string& where) const {
   Image8 img = convert_channels(image, channels, where);
-  if (do_resize) img = resize_bilinear(img, width, height);
+  if (do_resize && shortest_edge > 0) {
+    const auto [w, h] = shortest_edge_size(img.width, img.height, shortest_edge);
+    img = resize_pil(img, w, h, resample);
+  } else if (do_resize) {
+    img = resize_pil(img, width, height, resample);
+  }
+  if (do_center_crop) img = center_crop(img, crop_width, crop_height, where);
   if (img.height != image_size || img.width != image_size)
     throw error_at(where, "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                               " after preprocessing but the model takes " + std::to_string(image_size) + "x" +

@@ -62,7 +62,7 @@ class IdxSource : public ExampleSource {
   IdxSource(const InputSpec& spec, const InputPlan& plan)
       : idx_(spec),
         filter_(spec, plan, display_of(spec)),
-        preprocess_(ImagePreprocessor::from_model_dir(spec.model_dir)) {
+        preprocess_(ImagePreprocessor::from_model_dir(spec.model_dir, spec.tower)) {
     image_.height = idx_.height;
     image_.width = idx_.width;
     image_.channels = idx_.channels;
@@ -100,7 +100,7 @@ class ImageListSource : public ExampleSource {
   ImageListSource(const InputSpec& spec, const InputPlan& plan)
       : rows_(spec.path, display_of(spec), spec.label_column),
         filter_(spec, plan, display_of(spec)),
-        preprocess_(ImagePreprocessor::from_model_dir(spec.model_dir)) {}
+        preprocess_(ImagePreprocessor::from_model_dir(spec.model_dir, spec.tower)) {}
 
   bool next(RawExample& out) override {
     while (!filter_.done() && rows_.next()) {

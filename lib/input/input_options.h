@@ -21,8 +21,9 @@ inline CLI::Option* add_raw_input_options(CLI::App& app, std::string& input, Inp
       ->delimiter(',');
   CLI::Option* label_column =
       app.add_option("--label-column", spec.label_column, "label column of TSV/JSONL/CSV input")->capture_default_str();
-  app.add_option("--max-length", spec.max_length, "text: tokens per example, special tokens included")
-      ->capture_default_str();
+  app.add_option("--max-length", spec.max_length,
+                 "text: tokens per example, special tokens included (default: 128, or the model's limit when lower, "
+                 "e.g. CLIP's 77)");
   app.add_option("--template", spec.text_template,
                  "text: join the text column(s) into one text, {a} and {b} standing for them "
                  "(default for pairs of models without token types, T5 and the decoders: "

@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "lib/core/error.h"
-#include "lib/input/basic_tokenizer.h"  // utf8_to_utf32
+#include "lib/input/basic_tokenizer.h"  // is_utf8
 #include "lib/input/plugin/sentencepiece_api.h"
 
 namespace sherl {
@@ -88,7 +88,7 @@ int64_t SentencePieceTokenizer::size() const { return plugin().piece_size(model_
 
 std::vector<int64_t> SentencePieceTokenizer::tokenize(const std::string& text) const {
   // Refused rather than tokenised: SentencePiece would turn the bytes into something else.
-  if (utf32_to_utf8(utf8_to_utf32(text)) != text) throw Error("the text is not valid UTF-8");
+  if (!is_utf8(text)) throw Error("the text is not valid UTF-8");
   std::vector<int> pieces(text.size() + 2);  // a piece covers at least one byte, and a prefix
   size_t count = 0;
   char error[512] = "";

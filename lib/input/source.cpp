@@ -63,13 +63,18 @@ std::string resolve_format(const InputSpec& spec) {
 void check_model_takes(const InputSpec& spec, const std::string& format) {
   if (spec.model_dir.empty()) return;
   const std::string file = spec.model_dir + "/config.json";
-  json config = read_json_file(file);
-  bool image_model = config.contains("num_channels") && !config.contains("vocab_size");
+  json config = read_tower_config(spec.model_dir, spec.tower);
+  const auto type = config.find("model_type");
+  const BackboneFamily family = backbone_family(type != config.end() && type->is_string() ? type->get<std::string>() : "");
+  // A family that sherl does not build is judged by its keys; loading the model refuses it.
+  const bool image_model = family == BackboneFamily::Unknown
+                               ? config.contains("num_channels") && !config.contains("vocab_size")
+                               : family == BackboneFamily::Vision;
   if (image_model != is_image_format(format))
     throw error_at(display_of(spec), "a " + format + " input cannot feed " + (image_model ? "an image" : "a text") +
                                          " model (" + file + ")");
   // The preprocessing is checked now (its sizes against the model's), before any work.
-  if (image_model) ImagePreprocessor::from_model_dir(spec.model_dir);
+  if (image_model) ImagePreprocessor::from_model_dir(spec.model_dir, spec.tower);
 }
 
 void scan_labels(const InputSpec& spec, const std::string& format, const LabelVisitor& visit) {

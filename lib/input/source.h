@@ -15,6 +15,8 @@
 
 namespace sherl {
 
+constexpr int64_t kDefaultMaxLength = 128;
+
 struct InputSpec {
   std::string path;                       // a file (stdin is spooled to a file by the caller)
   std::string display_name;               // what messages call it ("-" for stdin); default: path
@@ -22,11 +24,14 @@ struct InputSpec {
   std::string labels_display_name;        // what messages call it; default: labels_path
   std::string format = "auto";            // auto | idx | image-csv | tsv | jsonl
   std::string model_dir;                  // config.json, preprocessor_config.json, vocab.txt, ...
+  Tower tower = Tower::Whole;             // a CLIPModel's text or vision tower (types.h)
   std::vector<std::string> text_columns;  // TSV/JSONL text field(s): one, or two for pairs;
                                           // default "sentence" or "sentence1,sentence2"
   std::string label_column = "label";
   LabelKind label_kind = LabelKind::Class;
-  int64_t max_length = 128;               // text: truncation length including special tokens
+  // Text: truncation length including special tokens; 0: kDefaultMaxLength, or the model's
+  // limit when lower (CLIP's 77).
+  int64_t max_length = 0;
   // Text: the text columns joined into one text, "{a}" and "{b}" standing for them ("" = each
   // model's own way: BERT takes pairs as they are; T5 joins them, see text_encoding.h).
   std::string text_template;

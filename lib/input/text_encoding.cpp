@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "lib/core/error.h"
-#include "lib/input/basic_tokenizer.h"  // utf8_to_utf32
+#include "lib/input/basic_tokenizer.h"  // is_utf8
+#include "lib/input/bpe_tokenizer.h"
 #include "lib/input/sentencepiece_tokenizer.h"
 #include "lib/input/wordpiece.h"
 
@@ -88,9 +91,6 @@ std::string fill_template(const std::string& text_template, const std::string& a
   return out;
 }
 
-bool is_t5(const std::string& type) { return type == "t5" || type == "mt5"; }
-bool is_decoder(const std::string& type) { return type == "llama" || type == "mistral" || type == "qwen2"; }
-
 // The tokens a query may see where the model limits it (Mistral's sliding window, Qwen2's
 // when use_sliding_window is set), else `positions`.
 int64_t window_limit(const json& config, const std::string& type, int64_t positions, const std::string& file) {
@@ -108,42 +108,59 @@ SpecialTokens llama_specials(const std::string& model_dir) {
 
 }  // namespace
 
-TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::string text_template)
+TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::string text_template, Tower tower)
     : model_dir_(model_dir), max_length_(max_length), template_(std::move(text_template)) {
-  if (utf32_to_utf8(utf8_to_utf32(template_)) != template_) throw Error("--template: not valid UTF-8");
+  if (!is_utf8(template_)) throw Error("--template: not valid UTF-8");
   if (!template_.empty() && template_.find("{a}") == std::string::npos)
     throw Error("--template '" + template_ + "': has no {a} for the (first) text column");
   const std::string config_file = model_dir + "/config.json";
-  json config = read_json_file(config_file);
-  vocab_size_ = int_key(config, "vocab_size", 0, config_file);
-  if (vocab_size_ <= 0) throw error_at(config_file, "missing or invalid 'vocab_size'");
+  json config = read_tower_config(model_dir, tower);
   auto type_it = config.find("model_type");
   std::string type = type_it != config.end() && type_it->is_string() ? type_it->get<std::string>() : "";
-  // T5 and the decoders have no token types: pre-tokenised ids may not mark a second segment.
-  type_vocab_size_ = is_t5(type) || is_decoder(type) ? 1 : int_key(config, "type_vocab_size", 2, config_file);
+  const BackboneFamily family = backbone_family(type);
+  const bool t5 = family == BackboneFamily::T5, decoder = family == BackboneFamily::Decoder,
+             clip = family == BackboneFamily::ClipText;
+  vocab_size_ = int_key(config, "vocab_size", clip ? 49408 : 0, config_file);  // CLIPTextConfig's default
+  if (vocab_size_ <= 0) throw error_at(config_file, "missing or invalid 'vocab_size'");
+  // T5, the decoders and CLIP have no token types: pre-tokenised ids may not mark a second segment.
+  type_vocab_size_ = t5 || decoder || clip ? 1 : int_key(config, "type_vocab_size", 2, config_file);
+  // CLIPTextConfig's default eos_token_id; 2 (older configs) makes Hugging Face pool at the
+  // largest id instead.
+  if (clip) clip_eos_token_id_ = int_key(config, "eos_token_id", 49407, config_file);
   // RoBERTa's positions start after the padding index, so two positions are not usable.
-  int64_t positions = int_key(config, "max_position_embeddings", 512, config_file) - (type == "roberta" ? 2 : 0);
-  const char* limit = is_t5(type) ? "T5's default" : "max_position_embeddings";
+  int64_t positions = int_key(config, "max_position_embeddings", clip ? 77 : 512, config_file) - (type == "roberta" ? 2 : 0);
+  const char* limit = t5 ? "T5's default" : "max_position_embeddings";
   if (const int64_t window = window_limit(config, type, positions, config_file); window < positions) {
     positions = window;
     limit = "sliding_window";
   }
+  if (max_length == 0) max_length_ = max_length = std::min(kDefaultMaxLength, positions);
   if (max_length < 2 || max_length > positions)
     throw error_at(config_file, "max_length " + std::to_string(max_length) + " must be between 2 and " +
                                     std::to_string(positions) + " (" + limit + ")");
   const std::string vocab_file = model_dir + "/vocab.txt", spiece_file = model_dir + "/spiece.model",
-                    llama_file = model_dir + "/tokenizer.model";
+                    llama_file = model_dir + "/tokenizer.model", bpe_file = model_dir + "/tokenizer.json";
   std::string tokenizer_file;
   // Each family's own tokenizer; WordPiece for the BERT family only.
-  if (is_t5(type)) {
+  if (t5) {
     if (file_exists(spiece_file))
       tokenizer_ = std::make_unique<SentencePieceTokenizer>(spiece_file, SpecialTokens::AppendEos);
     tokenizer_file = spiece_file;
-  } else if (type == "llama" || type == "mistral") {
-    if (file_exists(llama_file))
+  } else if (decoder) {
+    // Llama 2 and Mistral ship a SentencePiece model (their tokenizer.json, if any, is the
+    // same model as a byte-fallback BPE); Llama 3 and Qwen2 a byte-level BPE tokenizer.json.
+    if ((type == "llama" || type == "mistral") && file_exists(llama_file)) {
       tokenizer_ = std::make_unique<SentencePieceTokenizer>(llama_file, llama_specials(model_dir));
-    tokenizer_file = llama_file;
-  } else if (!is_decoder(type) && file_exists(vocab_file)) {
+      tokenizer_file = llama_file;
+    } else if (file_exists(bpe_file)) {
+      tokenizer_ = BpeTokenizer::from_tokenizer_json(bpe_file);
+      tokenizer_file = bpe_file;
+    }
+  } else if (clip) {
+    const std::string vocab_json = model_dir + "/vocab.json", merges = model_dir + "/merges.txt";
+    if (file_exists(vocab_json) && file_exists(merges)) tokenizer_ = BpeTokenizer::from_clip_files(vocab_json, merges);
+    tokenizer_file = vocab_json;
+  } else if (file_exists(vocab_file)) {
     tokenizer_ = std::make_unique<WordPieceTokenizer>(vocab_file, tokenizer_options(model_dir, config));
     tokenizer_file = vocab_file;
   }
@@ -156,25 +173,46 @@ void TextEncoder::require_tokenizer(const std::string& where) const {
   if (!tokenizer_)
     throw error_at(where, "the model (" + model_dir_ +
                               ") has no tokenizer that sherl reads (vocab.txt; spiece.model for T5; "
-                              "tokenizer.model for Llama 2 and Mistral): give "
-                              "pre-tokenised input as JSON Lines "
+                              "tokenizer.model for Llama 2 and Mistral; tokenizer.json for Llama 3 and Qwen2; "
+                              "vocab.json and merges.txt for CLIP): give pre-tokenised input as JSON Lines "
                               "with an 'input_ids' field");
 }
 
 void TextEncoder::encode_text(const std::string& a, const std::string* b, const std::string& where,
                               RawExample& out) const {
   require_tokenizer(where);
+  if (b && clip_eos_token_id_ >= 0 && template_.empty())
+    throw error_at(where, "CLIP's text tower takes one text: give one text column, or join two with --template");
   try {
     if (!template_.empty() || (b && !tokenizer_->takes_pairs())) {
       tokenizer_->encode(fill_template(template_.empty() ? kPairTemplate : template_, a, b), nullptr, max_length_,
                          out.input_ids, out.token_type_ids);
-      return;
+    } else {
+      if (b && max_length_ < 3)
+        throw Error("max_length " + std::to_string(max_length_) + " is too short for sentence pairs");
+      tokenizer_->encode(a, b, max_length_, out.input_ids, out.token_type_ids);
     }
-    if (b && max_length_ < 3) throw Error("max_length " + std::to_string(max_length_) + " is too short for sentence pairs");
-    tokenizer_->encode(a, b, max_length_, out.input_ids, out.token_type_ids);
   } catch (const Error& e) {
     throw error_at(where, e);
   }
+  check_pooled_token(out.input_ids, where);
+}
+
+void TextEncoder::check_pooled_token(const std::vector<int64_t>& ids, const std::string& where) const {
+  if (clip_eos_token_id_ < 0 || ids.empty()) return;
+  // Hugging Face's choice: the largest id when eos_token_id is 2, else the first end-of-text
+  // (position 0 when there is none).
+  size_t pooled = 0;
+  if (clip_eos_token_id_ == 2) {
+    pooled = size_t(std::max_element(ids.begin(), ids.end()) - ids.begin());
+  } else {
+    pooled = size_t(std::find(ids.begin(), ids.end(), clip_eos_token_id_) - ids.begin());
+    if (pooled == ids.size()) pooled = 0;
+  }
+  if (pooled + 1 != ids.size())
+    throw error_at(where, "CLIP pools at token " + std::to_string(pooled) + " of " + std::to_string(ids.size()) +
+                              " (its end-of-text token, as Hugging Face picks it), which must be the last: remove "
+                              "text after <|endoftext|> or end the ids with it");
 }
 
 void TextEncoder::encode_ids(const json& input_ids, const json* token_type_ids, const std::string& where,
@@ -187,6 +225,7 @@ void TextEncoder::encode_ids(const json& input_ids, const json* token_type_ids, 
   out.input_ids.clear();
   for (size_t i = 0; i < input_ids.size(); ++i)
     out.input_ids.push_back(token_value(input_ids[i], "input_ids", i, vocab_size_, "vocab_size", where));
+  check_pooled_token(out.input_ids, where);
   out.token_type_ids.assign(out.input_ids.size(), 0);
   if (!token_type_ids || token_type_ids->is_null()) return;
   if (!token_type_ids->is_array() || token_type_ids->size() != input_ids.size())

@@ -1,7 +1,8 @@
 #pragma once
 // Text to model token ids for a model directory: WordPiece tokenisation when the model has
 // a vocab.txt (BERT), SentencePiece when a T5 has its spiece.model or a Llama 2 or Mistral
-// its tokenizer.model, and validation of
+// its tokenizer.model, byte-level BPE when a Llama 3 or Qwen2 has its tokenizer.json or CLIP
+// its vocab.json and merges.txt, and validation of
 // pre-tokenised `input_ids` / `token_type_ids` (required for models without a tokenizer
 // sherl reads, e.g. RoBERTa; accepted for every text model).
 #include <memory>
@@ -23,7 +24,10 @@ class TextEncoder {
   // `text_template` joins the text columns into one text before tokenising ("{a}", "{b}");
   // "" keeps pairs as pairs where the tokenizer takes them, and otherwise joins them with
   // kPairTemplate.
-  TextEncoder(const std::string& model_dir, int64_t max_length, std::string text_template = "");
+  // `tower`: a CLIPModel's text tower reads text_config (types.h). max_length 0: the default
+  // (source.h).
+  TextEncoder(const std::string& model_dir, int64_t max_length, std::string text_template = "",
+              Tower tower = Tower::Whole);
   static constexpr const char* kPairTemplate = "sentence1: {a} sentence2: {b}";
 
   bool can_tokenize() const { return tokenizer_ != nullptr; }
@@ -37,6 +41,8 @@ class TextEncoder {
   // Copies pre-tokenised ids after checking them: integers in [0, vocab_size), at most
   // max_length of them; token_type_ids (optional; zeros when absent) of the same length in
   // [0, type_vocab_size). Errors name `where` (file:line) and the offending index.
+  // CLIP's text tower: both refuse ids whose end-of-text token (the one Hugging Face pools
+  // at) is not the last, since the tower pools the last token.
   void encode_ids(const json& input_ids, const json* token_type_ids, const std::string& where,
                   RawExample& out) const;
 
@@ -45,6 +51,8 @@ class TextEncoder {
   int64_t max_length_;
   std::string template_;
   int64_t vocab_size_ = 0, type_vocab_size_ = 2;
+  int64_t clip_eos_token_id_ = -1;  // CLIP's text tower: its eos_token_id; -1 otherwise
+  void check_pooled_token(const std::vector<int64_t>& ids, const std::string& where) const;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 

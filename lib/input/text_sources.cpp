@@ -56,7 +56,7 @@ class TsvSource : public ExampleSource {
   TsvSource(const InputSpec& spec, const InputPlan& plan)
       : rows_(spec.path, display_of(spec)),
         filter_(spec, plan, display_of(spec)),
-        encoder_(spec.model_dir, spec.max_length, spec.text_template) {
+        encoder_(spec.model_dir, spec.max_length, spec.text_template, spec.tower) {
     encoder_.require_tokenizer(display_of(spec));
     if (!spec.unlabeled) label_col_ = rows_.column(spec.label_column);
     for (const auto& name : text_fields(spec, [&](const std::string& c) { return rows_.has_column(c); }))
@@ -88,7 +88,7 @@ class JsonlSource : public ExampleSource {
  public:
   JsonlSource(const InputSpec& spec, const InputPlan& plan)
       : spec_(spec), rows_(spec.path, display_of(spec)), filter_(spec, plan, display_of(spec)),
-        encoder_(spec.model_dir, spec.max_length, spec.text_template) {}
+        encoder_(spec.model_dir, spec.max_length, spec.text_template, spec.tower) {}
 
   bool next(RawExample& out) override {
     while (!filter_.done() && rows_.next()) {
@@ -138,7 +138,7 @@ void scan_tsv_labels(const InputSpec& spec, const LabelVisitor& visit) {
   for (const auto& name : text_fields(spec, [&](const std::string& c) { return rows.has_column(c); }))
     rows.column(name);  // a missing text column is an error now, not after the scan
   if (!spec.model_dir.empty())
-    TextEncoder(spec.model_dir, spec.max_length, spec.text_template).require_tokenizer(display_of(spec));
+    TextEncoder(spec.model_dir, spec.max_length, spec.text_template, spec.tower).require_tokenizer(display_of(spec));
   while (rows.next()) visit(label_col ? rows.field(*label_col) : std::string(), rows.where());
 }
 

@@ -9,6 +9,7 @@
 #include "lib/core/hash.h"
 #include "lib/model/bert.h"
 #include "lib/model/checkpoint.h"
+#include "lib/model/clip_text.h"
 #include "lib/model/llama.h"
 #include "lib/model/model_config.h"
 #include "lib/model/safetensors.h"
@@ -17,14 +18,6 @@
 
 namespace sherl {
 namespace {
-
-bool is_t5_family(const std::string& model_type) {
-  return model_type == "t5" || model_type == "mt5" || model_type == "umt5";
-}
-
-bool is_decoder_family(const std::string& model_type) {
-  return model_type == "llama" || model_type == "mistral" || model_type == "qwen2";
-}
 
 // config.json's names for the sizes that the checks and the identity read (T5 has its own),
 // and which families' keys they are.
@@ -37,9 +30,10 @@ struct SizeKeys {
 };
 
 SizeKeys size_keys(const ModelConfig& config) {
-  const std::string type = config.get_string("model_type", "");
-  if (is_t5_family(type)) return {"d_model", "num_layers", "d_ff", "num_heads", true, false};
-  return {"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", false, is_decoder_family(type)};
+  const BackboneFamily family = backbone_family(config.get_string("model_type", ""));
+  if (family == BackboneFamily::T5) return {"d_model", "num_layers", "d_ff", "num_heads", true, false};
+  return {"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", false,
+          family == BackboneFamily::Decoder};
 }
 
 template <typename Model>
@@ -129,27 +123,30 @@ void check_config_fits_checkpoint(const ModelConfig& config, const std::string& 
 
 }  // namespace
 
-void check_backbone_config(const std::string& model_dir) {
-  ModelConfig config(model_dir);
+void check_backbone_config(const std::string& model_dir, Tower tower) {
+  ModelConfig config(model_dir, tower);
   check_config_fits_checkpoint(config, model_dir);
 }
 
-Backbone load_backbone(const std::string& model_dir, torch::Device device) {
-  ModelConfig config(model_dir);
+Backbone load_backbone(const std::string& model_dir, torch::Device device, Tower tower) {
+  ModelConfig config(model_dir, tower);
   std::string type = config.require_string("model_type");
   check_config_fits_checkpoint(config, model_dir);
-  if (type == "bert" || type == "roberta") return build<BertBackboneImpl>(config, model_dir, device);
-  if (type == "vit" || type == "clip_vision_model") return build<VitBackboneImpl>(config, model_dir, device);
-  if (type == "clip")
-    throw config.error("model_type", "'clip' (a CLIPModel holds two towers) is not supported yet: give the vision "
-                                     "tower alone (a CLIPVisionModel directory, model_type clip_vision_model)");
-  if (is_t5_family(type)) return build<T5BackboneImpl>(config, model_dir, device);
-  if (is_decoder_family(type)) return build<LlamaBackboneImpl>(config, model_dir, device);
-  throw config.error("model_type", "'" + type + "' is not supported (bert, roberta, vit, clip_vision_model, t5, mt5, llama, mistral, qwen2)");
+  switch (backbone_family(type)) {
+    case BackboneFamily::Bert: return build<BertBackboneImpl>(config, model_dir, device);
+    case BackboneFamily::Vision: return build<VitBackboneImpl>(config, model_dir, device);
+    case BackboneFamily::T5: return build<T5BackboneImpl>(config, model_dir, device);
+    case BackboneFamily::Decoder: return build<LlamaBackboneImpl>(config, model_dir, device);
+    case BackboneFamily::ClipText: return build<ClipTextBackboneImpl>(config, model_dir, device);
+    case BackboneFamily::Unknown: break;
+  }
+  throw config.error("model_type", "'" + type +
+                                       "' is not supported (bert, roberta, vit, clip (with --tower), clip_vision_model, "
+                                       "clip_text_model, t5, mt5, llama, mistral, qwen2)");
 }
 
-BackboneIdentity backbone_identity(const std::string& model_dir) {
-  ModelConfig config(model_dir);
+BackboneIdentity backbone_identity(const std::string& model_dir, Tower tower) {
+  ModelConfig config(model_dir, tower);
   BackboneIdentity id;
   id.model_type = config.require_string("model_type");
   const SizeKeys keys = size_keys(config);

@@ -48,8 +48,9 @@ class BackboneImpl : public torch::nn::Module {
   virtual AttentionKind attention() const { return AttentionKind::Bidirectional; }
   // Embedding output F_0: [B, T, d].
   virtual torch::Tensor embed(const ModelInputs& inputs) = 0;
-  // Valid-token mask [B, T] (int64, 1 = token) matching embed()'s output (all ones for ViT).
-  virtual torch::Tensor token_mask(const ModelInputs& inputs) = 0;
+  // Valid-token mask [B, T] (int64, 1 = token) matching embed()'s output: the text inputs'
+  // attention_mask (all ones when absent) unless a family says otherwise (ViT: every patch).
+  virtual torch::Tensor token_mask(const ModelInputs& inputs);
   // The state the layers share for hidden states like `like` ([B, T, d]) under `mask`: the
   // padding bias, and the causal mask for causal backbones.
   virtual LayerState layer_state(const torch::Tensor& mask, const torch::Tensor& like) const;
@@ -92,16 +93,17 @@ ModelInputs pin(const ModelInputs& inputs);
 // `device`, all parameters frozen (requires_grad = false), eval mode. Accepts tensor names
 // with or without the task-model prefix ("vit.", "bert.", "roberta."); a task head in the
 // checkpoint is ignored. Throws sherl::Error naming the file and key / tensor on any problem
-// (missing or unsupported config key, missing tensor, wrong shape).
-Backbone load_backbone(const std::string& model_dir, torch::Device device = torch::kCPU);
+// (missing or unsupported config key, missing tensor, wrong shape). `tower` picks one tower
+// of a CLIPModel (types.h); tower_of(identity.model_type) is the tower an identity names.
+Backbone load_backbone(const std::string& model_dir, torch::Device device = torch::kCPU, Tower tower = Tower::Whole);
 
 // Checks config.json against the checkpoint without building anything: the sizes it
 // implies must fit in the values the weight files hold (a hostile or mismatched config is
 // refused naming the key before any memory is allocated for it). load_backbone does it too.
-void check_backbone_config(const std::string& model_dir);
+void check_backbone_config(const std::string& model_dir, Tower tower = Tower::Whole);
 
 // config + weights hashes and dimensions, without building the model.
-BackboneIdentity backbone_identity(const std::string& model_dir);
+BackboneIdentity backbone_identity(const std::string& model_dir, Tower tower = Tower::Whole);
 
 // Runs the embedding stage and layers 0..last_layer-1 and returns the tiers asked for
 // (0 = embedding output, t = output of layer t-1), stacked: [B, T, n_tiers, d].

@@ -3,8 +3,11 @@
 #include "lib/core/error.h"
 #include "lib/model/backbone.h"
 #include "lib/model/encoder_layer.h"
+#include "lib/model/text_inputs.h"
 
 namespace sherl {
+
+torch::Tensor BackboneImpl::token_mask(const ModelInputs& inputs) { return text_token_mask(model_type(), inputs); }
 
 LayerState BackboneImpl::layer_state(const torch::Tensor& mask, const torch::Tensor& like) const {
   LayerState state{mask, mask.defined() ? attention_bias_from_mask(mask, like) : torch::Tensor()};

@@ -77,6 +77,4 @@ torch::Tensor BertBackboneImpl::embed(const ModelInputs& inputs) {
   return embedding_norm_(h);
 }
 
-torch::Tensor BertBackboneImpl::token_mask(const ModelInputs& inputs) { return text_token_mask(model_type(), inputs); }
-
 }  // namespace sherl

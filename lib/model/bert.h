@@ -19,7 +19,6 @@ class BertBackboneImpl : public LayerStackBackboneImpl {
   // of it, is not used).
   PoolingKind pooling() const override { return PoolingKind::FirstToken; }
   torch::Tensor embed(const ModelInputs& inputs) override;
-  torch::Tensor token_mask(const ModelInputs& inputs) override;
   int64_t pad_token_id() const override { return pad_token_id_; }
 
  private:

@@ -116,7 +116,6 @@ torch::Tensor LlamaBackboneImpl::embed(const ModelInputs& inputs) {
   return embed_tokens_(ids);
 }
 
-torch::Tensor LlamaBackboneImpl::token_mask(const ModelInputs& inputs) { return text_token_mask(model_type(), inputs); }
 
 LayerState LlamaBackboneImpl::layer_state(const torch::Tensor& mask, const torch::Tensor& like) const {
   const int64_t T = like.size(1);

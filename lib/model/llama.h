@@ -33,7 +33,6 @@ class LlamaBackboneImpl : public LayerStackBackboneImpl {
   PoolingKind pooling() const override { return PoolingKind::LastToken; }
   AttentionKind attention() const override { return AttentionKind::Causal; }
   torch::Tensor embed(const ModelInputs& inputs) override;
-  torch::Tensor token_mask(const ModelInputs& inputs) override;
   // The padding and causal bias, and the rotary tables of positions 0..T-1.
   LayerState layer_state(const torch::Tensor& mask, const torch::Tensor& like) const override;
   int64_t pad_token_id() const override { return config_.pad_token_id; }

@@ -4,13 +4,16 @@
 
 namespace sherl {
 
-ModelConfig::ModelConfig(const std::string& model_dir)
-    : path_((std::filesystem::path(model_dir) / "config.json").string()), json_(read_json_file(path_)) {
+ModelConfig::ModelConfig(const std::string& model_dir, Tower tower)
+    : path_((std::filesystem::path(model_dir) / "config.json").string()), where_(path_), json_(read_json_file(path_)) {
   if (!json_.is_object()) throw error_at(path_, "not a JSON object");
+  const bool two_towers = json_.value("model_type", json()) == "clip";
+  json_ = tower_config(json_, tower, path_);
+  if (two_towers) where_ += tower == Tower::Text ? " (text_config)" : " (vision_config)";
 }
 
 Error ModelConfig::error(const std::string& key, const std::string& problem) const {
-  return error_at(path_, "key '" + key + "': " + problem);
+  return error_at(where_, "key '" + key + "': " + problem);
 }
 
 bool ModelConfig::has(const std::string& key) const {
@@ -69,8 +72,11 @@ json ModelConfig::get_object(const std::string& key) const {
 
 namespace {
 
-Activation parse_activation(const ModelConfig& config) {
-  std::string act = config.get_string("hidden_act", "gelu");
+bool is_clip_tower(const std::string& model_type) { return tower_of(model_type) != Tower::Whole; }
+
+Activation parse_activation(const ModelConfig& config, const std::string& model_type) {
+  // Each family's Hugging Face default: CLIP's towers quick_gelu, BERT and ViT gelu.
+  std::string act = config.get_string("hidden_act", is_clip_tower(model_type) ? "quick_gelu" : "gelu");
   if (act == "gelu") return Activation::GeluErf;
   // gelu_new and gelu_pytorch_tanh are the same tanh approximation, written two ways.
   if (act == "gelu_new" || act == "gelu_pytorch_tanh") return Activation::GeluTanh;
@@ -92,8 +98,8 @@ EncoderConfig read_encoder_config(const ModelConfig& config) {
   if (c.hidden_size % c.num_heads != 0)
     throw config.error("num_attention_heads", std::to_string(c.num_heads) + " does not divide hidden_size " +
                                                   std::to_string(c.hidden_size));
-  c.activation = parse_activation(config);
-  c.layer_norm_eps = config.get_double("layer_norm_eps", 1e-12);
+  c.activation = parse_activation(config, c.model_type);
+  c.layer_norm_eps = config.get_double("layer_norm_eps", is_clip_tower(c.model_type) ? 1e-5 : 1e-12);
   if (!(c.layer_norm_eps > 0)) throw config.error("layer_norm_eps", "must be positive");
   if (config.get_bool("is_decoder", false)) throw config.error("is_decoder", "decoders are not supported");
   if (config.get_bool("add_cross_attention", false))

@@ -6,12 +6,16 @@
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
+#include "lib/core/types.h"
 
 namespace sherl {
 
 class ModelConfig {
  public:
-  explicit ModelConfig(const std::string& model_dir);
+  // The keys of `tower` (types.h: a CLIPModel's text_config or vision_config); errors then
+  // name the sub-object, e.g. "m/config.json (text_config): key 'hidden_size': missing".
+  explicit ModelConfig(const std::string& model_dir, Tower tower = Tower::Whole);
+  // config.json itself (whose bytes the backbone's identity hashes).
   const std::string& path() const { return path_; }
   bool has(const std::string& key) const;
   // require_*: the key must be present; get_*: the fallback is Hugging Face's default.
@@ -27,7 +31,7 @@ class ModelConfig {
   Error error(const std::string& key, const std::string& problem) const;
 
  private:
-  std::string path_;
+  std::string path_, where_;
   json json_;
 };
 

@@ -113,7 +113,6 @@ torch::Tensor T5BackboneImpl::embed(const ModelInputs& inputs) {
   return shared_(ids);
 }
 
-torch::Tensor T5BackboneImpl::token_mask(const ModelInputs& inputs) { return text_token_mask(model_type(), inputs); }
 
 torch::Tensor T5BackboneImpl::position_bias(int64_t T, const torch::Tensor& like) const {
   auto positions = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(like.device()));

@@ -30,7 +30,6 @@ class T5BackboneImpl : public LayerStackBackboneImpl {
   bool is_text() const override { return true; }
   PoolingKind pooling() const override { return PoolingKind::Mean; }
   torch::Tensor embed(const ModelInputs& inputs) override;
-  torch::Tensor token_mask(const ModelInputs& inputs) override;
   // The padding bias plus the relative position bias: [B, heads, T, T].
   LayerState layer_state(const torch::Tensor& mask, const torch::Tensor& like) const override;
   int64_t pad_token_id() const override { return config_.pad_token_id; }

@@ -4,10 +4,15 @@
 #include "lib/model/checkpoint.h"
 
 namespace sherl {
+const EncoderLayerNames& clip_layer_names() {
+  static const EncoderLayerNames names{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
+                                       "mlp.fc1",          "",                 "mlp.fc2",          "layer_norm1",
+                                       "layer_norm2"};
+  return names;
+}
+
 namespace {
 
-const EncoderLayerNames kClipLayerNames{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                        "self_attn.out_proj", "mlp.fc1", "", "mlp.fc2", "layer_norm1", "layer_norm2"};
 const EncoderLayerNames kVitLayerNames{"attention.attention.query", "attention.attention.key",
                                        "attention.attention.value", "attention.output.dense",
                                        "intermediate.dense", "",
@@ -61,7 +66,7 @@ void VitBackboneImpl::load_clip(const std::string& model_dir) {
   ckpt.load(embedding_norm_->weight, "pre_layrnorm.weight");
   ckpt.load(embedding_norm_->bias, "pre_layrnorm.bias");
   for (int64_t i = 0; i < config_.num_layers; ++i)
-    load_layer(i, ckpt, "encoder.layers." + std::to_string(i), kClipLayerNames);
+    load_layer(i, ckpt, "encoder.layers." + std::to_string(i), clip_layer_names());
   ckpt.load(final_norm_->weight, "post_layernorm.weight");
   ckpt.load(final_norm_->bias, "post_layernorm.bias");
 }

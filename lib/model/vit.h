@@ -11,6 +11,9 @@
 
 namespace sherl {
 
+// Where both CLIP towers keep a layer's tensors (relative to "encoder.layers.<i>").
+const EncoderLayerNames& clip_layer_names();
+
 class VitBackboneImpl : public LayerStackBackboneImpl {
  public:
   explicit VitBackboneImpl(const ModelConfig& config);

@@ -59,7 +59,6 @@ class ShardReader {
  public:
   explicit ShardReader(const std::string& path);
   explicit ShardReader(ShardFile file);
-  const ShardFile& file() const { return file_; }
   const ShardSetInfo& info() const { return file_.info(); }
   int64_t shard_index() const { return file_.shard_index(); }
   int64_t size() const { return file_.size(); }                     // examples

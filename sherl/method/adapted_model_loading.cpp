@@ -7,12 +7,13 @@ namespace sherl {
 
 LoadedModel load_adapted_model(const std::string& adapter_dir, const std::string& model_dir, torch::Device device) {
   Adapter adapter = load_adapter(adapter_dir, device);
-  if (backbone_identity(model_dir) != adapter.info.backbone)
+  const Tower tower = tower_of(adapter.info.backbone.model_type);  // a CLIPModel's: the adapter's
+  if (backbone_identity(model_dir, tower) != adapter.info.backbone)
     throw error_at(model_dir, "is not the backbone adapter " + adapter_dir +
                                   " was trained with (config, weights or preprocessing files differ)");
   LoadedModel loaded;
   loaded.info = adapter.info;
-  loaded.backbone = load_backbone(model_dir, device);
+  loaded.backbone = load_backbone(model_dir, device, tower);
   auto late_route = std::make_shared<LateRoute>(loaded.backbone, adapter.info.late_layers);
   loaded.model = AdaptedModel(adapter.mtsa, adapter.head, late_route);
   loaded.model->eval();

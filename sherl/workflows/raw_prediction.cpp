@@ -30,6 +30,7 @@ int64_t predict_raw(const PredictOptions& o, std::ostream& out) {
   const AdapterInfo& info = loaded.info;
   InputSpec spec = o.input;
   spec.model_dir = o.model_dir;
+  spec.tower = tower_of(info.backbone.model_type);  // a CLIPModel's: the adapter's
   spec.unlabeled = o.ignore_labels || !input_has_labels(spec);
   if (spec.unlabeled && o.labels_required)
     throw error_at(display_of(spec), "has no label column '" + spec.label_column + "' (--label-column)");

@@ -252,7 +252,9 @@ TrainResult train(const TrainOptions& o) {
   if (!o.val_dir.empty()) val_set = std::make_unique<ShardSet>(o.val_dir);
   if (val_set && val_set->size() == 0) throw error_at(o.val_dir, "holds no examples to validate on");
   const ShardSetInfo& info = train_set.info();
-  BackboneIdentity backbone_id = backbone_identity(o.model_dir);
+  // A CLIPModel's tower is the one the shards were extracted from.
+  const Tower tower = tower_of(info.backbone.model_type);
+  BackboneIdentity backbone_id = backbone_identity(o.model_dir, tower);
   check_compatible(train_set, backbone_id, info.tiers, info.late_layers, "--model " + o.model_dir);
   std::vector<int64_t> val_positions;
   if (val_set) val_positions = check_compatible(*val_set, info.backbone, info.tiers, info.late_layers, "the training shards");
@@ -278,7 +280,7 @@ TrainResult train(const TrainOptions& o) {
   fs::create_directories(paths.checkpoints);
 
   torch::manual_seed(static_cast<uint64_t>(o.seed));
-  auto late_route = std::make_shared<LateRoute>(load_backbone(o.model_dir, o.device), info.late_layers, o.precision);
+  auto late_route = std::make_shared<LateRoute>(load_backbone(o.model_dir, o.device, tower), info.late_layers, o.precision);
   AdaptedModel model(o.method, mtsa_options, info.num_labels, late_route);
   model->to(o.device);
   FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));

@@ -4,15 +4,17 @@
 # tokenizer, late route or pooling cannot pass.
 load common
 
-# The word-presence task end to end for family $1: extract, consolidate, train, eval (test
-# accuracy at least 0.9; chance is 0.5), and predict on the raw text agrees with eval.
+# The word-presence task end to end for family $1 (backbone model_type $2; more arguments go
+# to sherl-extract): extract, consolidate, train, eval (test accuracy at least 0.9; chance is
+# 0.5), and predict on the raw text agrees with eval.
 learns_word_presence() {
   $PY "$SHERL_ROOT/tests/python/make_text_task.py" "$1" "$WORK"
-  local m="$WORK/model"
-  sherl-extract --model "$m" --input "$WORK/train.tsv" --out "$WORK/train" --max-length 24 --quiet
-  sherl-extract --model "$m" --input "$WORK/test.tsv" --out "$WORK/test" --max-length 24 --quiet
+  local m="$WORK/model" type="$2"
+  shift 2
+  sherl-extract --model "$m" --input "$WORK/train.tsv" --out "$WORK/train" --max-length 24 --quiet "$@"
+  sherl-extract --model "$m" --input "$WORK/test.tsv" --out "$WORK/test" --max-length 24 --quiet "$@"
   run sherl-info --json "$WORK/train"
-  [[ "$output" == *"\"model_type\":\"$1\""* ]]
+  [[ "$output" == *"\"model_type\":\"$type\""* ]]
   [[ "$output" == *'"hidden_size":32'* ]]
   sherl-consolidate --input "$WORK/train" --out "$WORK/cons" --quiet
   sherl-train --model "$m" --train "$WORK/cons/train" --val "$WORK/cons/val" --out "$WORK/run" \
@@ -37,11 +39,60 @@ PY
 }
 
 @test "T5 (SentencePiece, </s> appended, mean pooling) learns a word-presence task through every tool" {
-  learns_word_presence t5
+  learns_word_presence t5 t5
 }
 
 @test "Llama (SentencePiece, <s> prepended, causal, last-token pooling) learns a word-presence task through every tool" {
-  learns_word_presence llama
+  learns_word_presence llama llama
+}
+
+@test "Qwen2 (byte-level BPE from tokenizer.json, q/k/v biases) learns a word-presence task through every tool" {
+  learns_word_presence qwen2 qwen2
+}
+
+@test "CLIP's text tower of a CLIPModel (--tower text, CLIP's BPE, causal, end-of-text pooling) learns a word-presence task" {
+  learns_word_presence clip clip_text_model --tower text
+}
+
+@test "CLIP: a CLIPModel needs --tower; pairs and text after <|endoftext|> are refused; the towers are separate backbones" {
+  $PY "$SHERL_ROOT/tests/python/make_text_task.py" clip "$WORK"
+  run sherl-extract --model "$WORK/model" --input "$WORK/test.tsv" --out "$WORK/whole" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"config.json: key 'model_type': 'clip' (a CLIPModel) holds a text and a vision tower: choose one with --tower text|vision"* ]]
+  [ ! -e "$WORK/whole/shard-00000.h5" ]
+  printf 'sentence1\tsentence2\tlabel\nthe cat\tsat on the mat\tnone\n' > "$WORK/pairs.tsv"
+  run sherl-extract --model "$WORK/model" --tower text --input "$WORK/pairs.tsv" --out "$WORK/pairs" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"pairs.tsv:2: CLIP's text tower takes one text"* ]]
+  printf 'sentence\tlabel\nthe cat<|endoftext|> sat\tnone\n' > "$WORK/eot.tsv"
+  run sherl-extract --model "$WORK/model" --tower text --input "$WORK/eot.tsv" --out "$WORK/eot" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"eot.tsv:2: CLIP pools at token "*"(its end-of-text token, as Hugging Face picks it), which must be the last"* ]]
+  run sherl-extract --model "$WORK/model" --tower vision --input "$WORK/test.tsv" --out "$WORK/vision" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"a tsv input cannot feed an image model"* ]]
+  sherl-extract --model "$WORK/model" --tower text --input "$WORK/test.tsv" --limit 4 --out "$WORK/text" --quiet
+  run sherl-info --json "$WORK/text"
+  [[ "$output" == *'"model_type":"clip_text_model"'* ]]
+  # Pre-tokenised ids: Hugging Face pools at the first eos_token_id, or at the largest id
+  # when eos_token_id is 2 (older configs); either must be the last token.
+  eos=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["text_config"]["eos_token_id"])' "$WORK/model/config.json")
+  printf '{"input_ids": [5, 6, %s], "label": "none"}\n{"input_ids": [5, %s, 6, %s], "label": "none"}\n' \
+    "$eos" "$eos" "$eos" > "$WORK/ids.jsonl"
+  run sherl-extract --model "$WORK/model" --tower text --input "$WORK/ids.jsonl" --out "$WORK/ids" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"ids.jsonl:2: CLIP pools at token 1 of 4"* ]]
+  printf '{"input_ids": [5, 6, %s], "label": "none"}\n{"input_ids": [5, 300, 6], "label": "none"}\n' "$eos" > "$WORK/argmax.jsonl"
+  sherl-extract --model "$WORK/model" --tower text --input "$WORK/argmax.jsonl" --limit 1 --out "$WORK/argmax1" --quiet
+  $PY - "$WORK/model/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["text_config"]["eos_token_id"] = 2
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run sherl-extract --model "$WORK/model" --tower text --input "$WORK/argmax.jsonl" --out "$WORK/argmax" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"argmax.jsonl:2: CLIP pools at token 1 of 3"* ]]
 }
 
 @test "T5: sentence pairs are joined by a template; a template without {b}, or a T5 without spiece.model, is refused" {

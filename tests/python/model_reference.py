@@ -24,6 +24,9 @@ The variants cover the loaders and activations:
   mistral   F16, head_dim 12 (not 32 / 4), linear rope scaling (factor 2), sliding_window
   clip-vision  F32, CLIPVisionModelWithProjection names, images of 32 x 32 in patches of 8
                                 (clip_reference.py; pixel_values instead of the text inputs)
+  clip-text    F32, a whole CLIPModel (config with text_config / vision_config, both towers,
+                                projections, logit_scale); its text tower: causal, padded, pooled
+                                at eos_token_id
 
 Usage: /usr/bin/python3 model_reference.py OUTDIR
 """
@@ -272,6 +275,8 @@ def main():
                   torch.float16, "model.", 1, as_is, 8)
     write_variant(outdir, "clip-vision", clip_reference.ClipVision(clip_reference.vision_config()),
                   clip_reference.vision_config(), torch.float32, "vision_model.", 1, clip_reference.with_projection, 9)
+    write_variant(outdir, "clip-text", clip_reference.ClipText(clip_reference.text_config()),
+                  clip_reference.clip_model_config(), torch.float32, "text_model.", 1, clip_reference.as_clip_model, 10)
 
 
 if __name__ == "__main__":

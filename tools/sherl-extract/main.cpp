@@ -35,12 +35,14 @@ int main(int argc, char** argv) {
   CLI::App app{"Run a frozen backbone over a data set once and cache its tiers in feature shards."};
   app.set_version_flag("--version", std::string("sherl-extract ") + SHERL_VERSION);
   sherl::ExtractOptions o;
-  std::string input, tiers = "all", dtype = "f16", shard = "0/1", precision = "f32", task = "classify";
+  std::string input, tiers = "all", dtype = "f16", shard = "0/1", precision = "f32", task = "classify", tower;
   sherl::ComputeOptions compute;
   bool no_shuffle = false;
   bool merge = false;
   app.add_option("--model", o.model_dir, "Hugging Face model directory (config.json, *.safetensors)");
   sherl::add_raw_input_options(app, input, o.input);
+  app.add_option("--tower", tower, "the tower of a CLIPModel directory to extract: text or vision")
+      ->check(CLI::IsMember({"text", "vision"}));
   app.add_option("--out", o.out_dir, "output shard-set directory")->required();
   app.add_option("--late-layers", o.late_layers, "late layers K the tiers are cut for")->capture_default_str();
   app.add_option("--tiers", tiers, "tiers to store: 'all' or a comma list (0 = embeddings); the last is always kept")
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
     o.compression.shuffle = !no_shuffle;
     o.input.label_kind = sherl::parse_task(task);
     o.input.model_dir = o.model_dir;
+    if (!tower.empty()) o.input.tower = sherl::parse_tower(tower);
     o.command_line = sherl::command_line(argc, argv);
     parse_partition(shard, o);
     sherl::create_output_directory(o.out_dir);

@@ -10,6 +10,8 @@
 
 #include "lib/input/image_decode.h"
 #include "lib/input/image_preprocess.h"
+#include "lib/core/json.h"
+#include "tests/support/python_reference.h"
 #include "tests/unit/input/input_test_util.h"
 
 namespace sherl::test {
@@ -143,19 +145,19 @@ TEST(ImageConvert, GreyToRgbReplicates) {
 
 TEST(ImageResize, MatchesPilBilinear) {
   // PIL 9.4: Image.fromarray(...).resize((w, h), Image.BILINEAR)
-  EXPECT_EQ(resize_bilinear(pattern(7, 5, 1), 3, 4).pixels,
+  EXPECT_EQ(resize_pil(pattern(7, 5, 1), 3, 4).pixels,
             (std::vector<uint8_t>{56, 120, 158, 147, 125, 114, 110, 142, 145, 140, 136, 168}));
-  EXPECT_EQ(resize_bilinear(pattern(4, 3, 1), 9, 7).pixels,
+  EXPECT_EQ(resize_pil(pattern(4, 3, 1), 9, 7).pixels,
             (std::vector<uint8_t>{0,   6,   23,  39,  56,  72,  88,  105, 111, 13,  19,  37,  53,  70,  87,  103,
                                   121, 127, 52,  59,  77,  95,  114, 132, 150, 168, 175, 91,  98,  118, 137, 157,
                                   177, 196, 216, 223, 130, 138, 159, 173, 146, 118, 133, 153, 161, 169, 178, 199,
                                   210, 135, 59,  69,  91,  100, 182, 191, 213, 222, 131, 39,  48,  70,  79}));
-  EXPECT_EQ(resize_bilinear(pattern(7, 5, 3), 5, 3).pixels,
+  EXPECT_EQ(resize_pil(pattern(7, 5, 3), 5, 3).pixels,
             (std::vector<uint8_t>{52,  105, 158, 101, 154, 146, 139, 122, 155, 107, 160, 148, 156, 111, 116,
                                   142, 148, 106, 125, 115, 136, 125, 132, 139, 128, 149, 139, 158, 116, 122,
                                   90,  143, 147, 165, 137, 125, 136, 142, 125, 150, 142, 130, 164, 120, 124}));
   Image8 same = pattern(4, 3, 1);
-  EXPECT_EQ(resize_bilinear(same, 4, 3).pixels, same.pixels);
+  EXPECT_EQ(resize_pil(same, 4, 3).pixels, same.pixels);
 }
 
 TEST(ImagePreprocess, RescaleNormalisePerChannel) {
@@ -170,7 +172,7 @@ TEST(ImagePreprocess, RescaleNormalisePerChannel) {
   Image8 img = pattern(7, 5, 3);
   torch::Tensor t = prep(img, "test");
   ASSERT_EQ(t.sizes(), (std::vector<int64_t>{3, 3, 3}));
-  Image8 resized = resize_bilinear(img, 3, 3);
+  Image8 resized = resize_pil(img, 3, 3);
   const double mean[] = {0.485, 0.456, 0.406}, std[] = {0.229, 0.224, 0.225};
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < 3; ++y)
@@ -178,7 +180,7 @@ TEST(ImagePreprocess, RescaleNormalisePerChannel) {
         EXPECT_EQ(t[c][y][x].item<float>(), float((resized.at(y, x, c) * 0.00392156862745098 - mean[c]) / std[c]));
   // A grey image for an RGB model is replicated first.
   torch::Tensor g = prep(pattern(7, 5, 1), "test");
-  Image8 grey3 = resize_bilinear(convert_channels(pattern(7, 5, 1), 3, "test"), 3, 3);
+  Image8 grey3 = resize_pil(convert_channels(pattern(7, 5, 1), 3, "test"), 3, 3);
   EXPECT_EQ(g[2][1][1].item<float>(), float((grey3.at(1, 1, 2) * 0.00392156862745098 - mean[2]) / std[2]));
 }
 
@@ -186,13 +188,64 @@ TEST(ImagePreprocess, UnsupportedSettingsAreErrors) {
   ScratchDir dir;
   std::string model = write_image_model(dir, 1, 4, R"({"do_resize": true, "size": {"shortest_edge": 4}})");
   expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "shortest_edge"});
-  model = write_image_model(dir, 1, 4, R"({"do_resize": true, "size": {"height": 4, "width": 4}, "resample": 3})");
-  expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "resample 3"});
-  // CLIP's processor crops after resizing: refused, not ignored.
+  model = write_image_model(dir, 1, 4, R"({"do_resize": true, "size": {"height": 4, "width": 4}, "resample": 1})");
+  expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "resample 1"});
+  // The centre crop (224 unless crop_size says) must give the model's size, and fit in the
+  // resized image.
   model = write_image_model(dir, 1, 4, R"({"size": {"height": 4, "width": 4}, "do_center_crop": true})");
-  expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "do_center_crop"});
+  expect_error([&] { ImagePreprocessor::from_model_dir(model); },
+               {"preprocessor_config.json", "'crop_size' 224x224 is not the model's image_size 4"});
+  model = write_image_model(dir, 1, 4, R"({"size": {"shortest_edge": 3}, "do_center_crop": true, "crop_size": 4})");
+  expect_error([&] { ImagePreprocessor::from_model_dir(model); },
+               {"preprocessor_config.json", "'crop_size' is larger than 'size' shortest_edge 3"});
   model = write_image_model(dir, 1, 4, R"({"do_resize": false, "image_mean": [0.5, 0.5, 0.5]})");
   expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", "image_mean"});
+}
+
+// Pillow itself (tests/python/image_reference.py), on random images that shrink and enlarge
+// in either direction: the same bytes from both filters, and CLIP's whole pipeline (bicubic
+// shortest-edge resize, centre crop, CLIP's mean and std) within float32 rounding.
+TEST(ImagePreprocess, SameAsPillowForBothFiltersAndClipsPipeline) {
+  const json cases = read_json_file((test::python_reference("image_reference.py") / "reference.json").string());
+  ASSERT_GE(cases.size(), 6u);
+  ScratchDir dir;
+  const std::string model = write_image_model(dir, 3, 12,
+                                              R"({"do_resize": true, "size": {"shortest_edge": 16}, "resample": 3,
+                                                  "do_center_crop": true, "crop_size": {"height": 12, "width": 12},
+                                                  "do_rescale": true, "rescale_factor": 0.00392156862745098,
+                                                  "do_normalize": true,
+                                                  "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                                                  "image_std": [0.26862954, 0.26130258, 0.27577711]})");
+  const ImagePreprocessor clip = ImagePreprocessor::from_model_dir(model);
+  int64_t compared = 0;
+  for (const json& c : cases) {
+    Image8 img;
+    img.width = c["width"].get<int64_t>();
+    img.height = c["height"].get<int64_t>();
+    img.channels = c["channels"].get<int64_t>();
+    img.pixels = c["pixels"].get<std::vector<uint8_t>>();
+    for (const json& r : c["resized"]) {
+      const Resample filter = Resample(r["resample"].get<int>());
+      const Image8 out = resize_pil(img, r["width"].get<int64_t>(), r["height"].get<int64_t>(), filter);
+      EXPECT_EQ(out.pixels, r["pixels"].get<std::vector<uint8_t>>())
+          << img.width << "x" << img.height << " -> " << r["width"] << "x" << r["height"] << " filter " << int(filter);
+      ++compared;
+    }
+    const torch::Tensor values = clip(img, "test").flatten();
+    const std::vector<float> expected = c["clip"]["values"].get<std::vector<float>>();
+    ASSERT_EQ(values.numel(), int64_t(expected.size()));
+    const double worst = (values - torch::tensor(expected)).abs().max().item<double>();
+    EXPECT_LT(worst, 1e-5) << img.width << "x" << img.height;
+  }
+  EXPECT_GE(compared, 48);
+  // By hand: a 10 x 4 image's short side to 2 makes it int(2 * 10 / 4) = 5 wide; the crop of
+  // 2 x 2 starts at column (5 - 2) / 2 = 1.
+  EXPECT_EQ(shortest_edge_size(10, 4, 2), std::make_pair(int64_t(5), int64_t(2)));
+  EXPECT_EQ(shortest_edge_size(4, 10, 2), std::make_pair(int64_t(2), int64_t(5)));
+  Image8 strip = pattern(5, 2, 1);
+  EXPECT_EQ(center_crop(strip, 2, 2, "t").pixels,
+            (std::vector<uint8_t>{strip.at(0, 1, 0), strip.at(0, 2, 0), strip.at(1, 1, 0), strip.at(1, 2, 0)}));
+  EXPECT_THROW(center_crop(strip, 3, 3, "t"), Error);
 }
 
 TEST(ImageList, CsvWithHeaderRelativePathsAndResize) {
@@ -215,7 +268,7 @@ TEST(ImageList, CsvWithHeaderRelativePathsAndResize) {
   ASSERT_EQ(examples.size(), 3u);
   EXPECT_EQ(examples[1].id, 1);
   EXPECT_EQ(examples[1].label.item<int64_t>(), 1);
-  Image8 expected = resize_bilinear(convert_channels(pattern(7, 5, 3), 1, "t"), 4, 4);
+  Image8 expected = resize_pil(convert_channels(pattern(7, 5, 3), 1, "t"), 4, 4);
   ASSERT_EQ(examples[0].pixel_values.sizes(), (std::vector<int64_t>{1, 4, 4}));
   for (int y = 0; y < 4; ++y)
     for (int x = 0; x < 4; ++x)

@@ -1,8 +1,8 @@
-// BERT / RoBERTa / T5 / Llama-style / CLIP vision parity against independent torch.nn
+// BERT / RoBERTa / T5 / Llama-style / CLIP parity against independent torch.nn
 // implementations:
 // tests/python/model_reference.py writes small random models (F32 with the 'bert.' prefix
 // and a task head; F16 sharded with an index; BF16 without prefix; T5 1.0 and a full T5 1.1
-// checkpoint; Llama with grouped-query attention, Qwen2, Mistral; CLIP's vision tower: see
+// checkpoint; Llama with grouped-query attention, Qwen2, Mistral; CLIP's towers: see
 // there) and every tier and the pooled output on a padded batch (images for the vision
 // tower), which the loaded backbones must reproduce.
 #include <gtest/gtest.h>
@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
@@ -41,7 +42,9 @@ double max_diff_on_tokens(const torch::Tensor& a, const torch::Tensor& b, const 
 TEST_P(TextParity, EveryTierAndPoolMatchReference) {
   const std::string name = GetParam();
   sherl::SafetensorsFile ref((*dir_ / (name + "-reference.safetensors")).string());
-  auto backbone = sherl::load_backbone((*dir_ / name).string());
+  // clip-text is a whole CLIPModel directory: its text tower is asked for.
+  const sherl::Tower tower = name == "clip-text" ? sherl::Tower::Text : sherl::Tower::Whole;
+  auto backbone = sherl::load_backbone((*dir_ / name).string(), torch::kCPU, tower);
   const int64_t L = backbone->num_layers();
   ASSERT_EQ(L, 3);
   EXPECT_EQ(backbone->hidden_size(), 32);
@@ -82,7 +85,7 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
 
 INSTANTIATE_TEST_SUITE_P(Models, TextParity,
                          ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated", "llama", "qwen2", "mistral",
-                                           "clip-vision"),
+                                           "clip-vision", "clip-text"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (auto& c : s) if (c == '-') c = '_';
@@ -231,7 +234,7 @@ TEST_F(TextParity, T5IdentityAndRefusedVariantsNameTheKey) {
   model_with(llama, dir, "max_position_embeddings", 1 << 20);
   EXPECT_NO_THROW(sherl::load_backbone(dir.string()));
   expect_refused(*dir_ / "clip-vision",
-                 {"model_type", "clip", "'clip' (a CLIPModel holds two towers) is not supported yet"});
+                 {"model_type", "clip", "'clip' (a CLIPModel) holds a text and a vision tower: choose one with --tower"});
   expect_refused(*dir_ / "clip-vision", {"hidden_act", "swish", "'swish' is not supported"});
   fs::remove_all(dir);
   // T5 has no token types: a pair given BERT's way is refused, not silently read as one text.
@@ -241,6 +244,47 @@ TEST_F(TextParity, T5IdentityAndRefusedVariantsNameTheKey) {
   in.input_ids = ref.get("input_ids");
   in.token_type_ids = torch::ones_like(in.input_ids);
   EXPECT_THROW(t5->embed(in), sherl::Error);
+}
+
+// A CLIPModel directory holds two towers: each is a backbone of its own model_type (so that
+// shards and adapters name their tower), the whole is refused, and a missing tower is named.
+TEST_F(TextParity, ClipModelTowersAreBackbonesOfTheirOwn) {
+  const fs::path clip = *dir_ / "clip-text";
+  const sherl::BackboneIdentity text = sherl::backbone_identity(clip.string(), sherl::Tower::Text);
+  const sherl::BackboneIdentity vision = sherl::backbone_identity(clip.string(), sherl::Tower::Vision);
+  EXPECT_EQ(text.model_type, "clip_text_model");
+  EXPECT_EQ(vision.model_type, "clip_vision_model");
+  EXPECT_EQ(sherl::tower_of(text.model_type), sherl::Tower::Text);
+  EXPECT_EQ(text.config_sha256, vision.config_sha256);
+  EXPECT_NE(text, vision);
+  auto image = sherl::load_backbone(clip.string(), torch::kCPU, sherl::Tower::Vision);
+  EXPECT_FALSE(image->is_text());
+  EXPECT_EQ(image->num_layers(), 3);
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const sherl::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string config = (clip / "config.json").string();
+  EXPECT_EQ(message([&] { sherl::load_backbone(clip.string()); }),
+            config + ": key 'model_type': 'clip' (a CLIPModel) holds a text and a vision tower: choose one with "
+                     "--tower text|vision");
+  EXPECT_EQ(message([&] { sherl::backbone_identity((*dir_ / "clip-vision").string(), sherl::Tower::Text); }),
+            (*dir_ / "clip-vision" / "config.json").string() + ": key 'model_type': 'clip_vision_model' has no text tower");
+  const fs::path dir = fs::temp_directory_path() / ("sherl-clip-variant-" + std::to_string(::getpid()));
+  model_with(clip, dir, "vision_config", nullptr);
+  EXPECT_EQ(message([&] { sherl::load_backbone(dir.string(), torch::kCPU, sherl::Tower::Vision); }),
+            (dir / "config.json").string() + ": key 'vision_config': missing: this CLIP directory has no vision tower");
+  sherl::json text_config = sherl::read_json_file(config)["text_config"];
+  text_config["hidden_act"] = "swish";
+  model_with(clip, dir, "text_config", text_config);
+  EXPECT_NE(message([&] { sherl::load_backbone(dir.string(), torch::kCPU, sherl::Tower::Text); })
+                .find((dir / "config.json").string() + " (text_config): key 'hidden_act': 'swish' is not supported"),
+            std::string::npos);
+  fs::remove_all(dir);
 }
 
 // T5's buckets by hand for 32 buckets and distance 128 (Hugging Face's defaults): keys before
