@@ -1,18 +1,20 @@
 #!/usr/bin/env bats
 # Backbone families end to end through the tools, on small random models that the tests make
-# (tests/python/make_text_task.py) and a task that can be learned, so that a broken
-# tokenizer, late route or pooling cannot pass.
+# (tests/python/make_text_task.py, make_image_task.py) and a task that can be learned, so that
+# a broken tokenizer, image preprocessing, late route or pooling cannot pass.
 load common
 
-# The word-presence task end to end for family $1 (backbone model_type $2; more arguments go
-# to sherl-extract): extract, consolidate, train, eval (test accuracy at least 0.9; chance is
-# 0.5), and predict on the raw text agrees with eval.
-learns_word_presence() {
-  $PY "$SHERL_ROOT/tests/python/make_text_task.py" "$1" "$WORK"
-  local m="$WORK/model" type="$2"
-  shift 2
-  sherl-extract --model "$m" --input "$WORK/train.tsv" --out "$WORK/train" --max-length 24 --quiet "$@"
-  sherl-extract --model "$m" --input "$WORK/test.tsv" --out "$WORK/test" --max-length 24 --quiet "$@"
+# A learnable task end to end from $WORK/train.$1, $WORK/test.$1 and $WORK/model (backbone
+# model_type $2; $3: arguments for sherl-predict's input; the rest go to sherl-extract):
+# extract, consolidate, train, eval (test accuracy at least 0.9; chance is 0.5), and predict
+# on the raw input agrees with eval on all 100 test examples.
+learns_task() {
+  local ext="$1" type="$2" m="$WORK/model"
+  local -a predict_args
+  read -r -a predict_args <<< "$3"
+  shift 3
+  sherl-extract --model "$m" --input "$WORK/train.$ext" --out "$WORK/train" --quiet "$@"
+  sherl-extract --model "$m" --input "$WORK/test.$ext" --out "$WORK/test" --quiet "$@"
   run sherl-info --json "$WORK/train"
   [[ "$output" == *"\"model_type\":\"$type\""* ]]
   [[ "$output" == *'"hidden_size":32'* ]]
@@ -27,7 +29,7 @@ m = json.load(sys.stdin)
 print(m["accuracy"])
 assert m["accuracy"] >= 0.9, m
 '
-  sherl-predict --adapter "$WORK/run" --model "$m" --input "$WORK/test.tsv" --max-length 24 > "$WORK/predict.tsv"
+  sherl-predict --adapter "$WORK/run" --model "$m" --input "$WORK/test.$ext" "${predict_args[@]}" > "$WORK/predict.tsv"
   $PY - "$WORK/eval.tsv" "$WORK/predict.tsv" <<'PY'
 import csv, sys
 rows = [list(csv.DictReader(open(p), delimiter="\t")) for p in sys.argv[1:]]
@@ -36,6 +38,15 @@ evals = {r["id"]: r["predicted"] for r in rows[0]}
 same = sum(evals[r["id"]] == r["predicted"] for r in rows[1])
 assert same == 100, same
 PY
+}
+
+# The word-presence task (tests/python/make_text_task.py) for family $1, backbone model_type
+# $2; more arguments go to sherl-extract.
+learns_word_presence() {
+  $PY "$SHERL_ROOT/tests/python/make_text_task.py" "$1" "$WORK"
+  local type="$2"
+  shift 2
+  learns_task tsv "$type" "--max-length 24" --max-length 24 "$@"
 }
 
 @test "T5 (SentencePiece, </s> appended, mean pooling) learns a word-presence task through every tool" {
@@ -52,6 +63,11 @@ PY
 
 @test "CLIP's text tower of a CLIPModel (--tower text, CLIP's BPE, causal, end-of-text pooling) learns a word-presence task" {
   learns_word_presence clip clip_text_model --tower text
+}
+
+@test "CLIP's vision tower of a CLIPModel (--tower vision; shortest-edge bicubic resize, centre crop) learns a colour task from PNGs" {
+  $PY "$SHERL_ROOT/tests/python/make_image_task.py" "$WORK"
+  learns_task csv clip_vision_model "" --tower vision
 }
 
 @test "CLIP: a CLIPModel needs --tower; pairs and text after <|endoftext|> are refused; the towers are separate backbones" {

@@ -149,10 +149,9 @@ def clip_model_config():
 
 def as_clip_model(stored, cfg, gen):
     """A whole CLIPModel checkpoint: a vision tower and both projections beside the text tower."""
+    import model_reference  # here: it imports this module
     vision = ClipVision(vision_config())
-    with torch.no_grad():
-        for p in vision.parameters():
-            p.normal_(0, 0.1, generator=gen)
+    model_reference.randomize(vision, gen)
     stored |= {"vision_model." + k: v for k, v in vision.hf_state().items()}
     d, p = cfg["text_config"]["hidden_size"], cfg["projection_dim"]
     stored["text_projection.weight"] = torch.randn(p, d, generator=gen)
