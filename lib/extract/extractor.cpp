@@ -19,6 +19,7 @@
 #include "lib/core/serial_worker.h"
 #include "lib/core/version.h"
 #include "lib/input/spool.h"
+#include "lib/input/text_encoding.h"  // resolved_max_length
 #include "lib/model/backbone.h"
 #include "lib/shard/set_directory.h"
 #include "lib/shard/shard_set_writer.h"
@@ -54,7 +55,7 @@ json run_identity(const ExtractOptions& o, const ShardSetInfo& info, const Input
                {"limit", in.limit},
                {"text_columns", in.text_columns},
                {"label_column", in.label_column},
-               {"max_length", in.max_length}}},
+               {"max_length", resolved_max_length(in)}}},
              {"compression", {{"zstd_level", o.compression.zstd_level}, {"shuffle", o.compression.shuffle}}}};
   // Recorded only when not f32, so that sets extracted before --precision existed still match.
   if (o.precision != torch::kFloat32) id["precision"] = precision_name(o.precision);

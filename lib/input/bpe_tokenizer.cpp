@@ -1,6 +1,7 @@
 #include "lib/input/bpe_tokenizer.h"
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 
 #include "lib/core/atomic_file.h"  // read_file
@@ -26,6 +27,20 @@ bool flag(const json& j, const char* key, bool fallback, const std::string& wher
   if (it == j.end() || it->is_null()) return fallback;
   if (!it->is_boolean()) throw error_at(where, std::string("'") + key + "' must be true or false");
   return it->get<bool>();
+}
+
+// j[key] when j is an object holding a string there, else "".
+std::string string_in(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// An id that the tokenizer may emit: at least 0 and within int32 (as vocabulary ids are).
+int64_t token_id(const json& id, const std::string& what, const std::string& where) {
+  if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > std::numeric_limits<int32_t>::max())
+    throw error_at(where, what + " has an invalid id " + id.dump());
+  return id.get<int64_t>();
 }
 
 std::string optional_string(const json& j, const char* key, const std::string& where) {
@@ -118,11 +133,11 @@ void pre_tokenizer_of(const json& j, BpeTokenizer::Config& config, const std::st
     throw error_at(where, "pre_tokenizer of type '" + type +
                               "' is not supported (supported: ByteLevel, or a Sequence of a Split and a ByteLevel)");
   const json& split = (*steps)[0];
-  const json* pattern = split.contains("pattern") && split["pattern"].contains("Regex") ? &split["pattern"]["Regex"] : nullptr;
-  if (!pattern || !pattern->is_string()) throw error_at(where, "pre_tokenizer Split: the pattern must be a Regex");
-  if (split.value("behavior", std::string()) != "Isolated" || flag(split, "invert", false, where))
+  const std::string pattern = split.contains("pattern") ? string_in(split["pattern"], "Regex") : "";
+  if (pattern.empty()) throw error_at(where, "pre_tokenizer Split: the pattern must be a Regex");
+  if (string_in(split, "behavior") != "Isolated" || flag(split, "invert", false, where))
     throw error_at(where, "pre_tokenizer Split: only behavior Isolated without invert is supported");
-  config.pattern = bpe_pattern_from_text(pattern->get<std::string>(), where);
+  config.pattern = bpe_pattern_from_text(pattern, where);
   byte_level_pre_tokenizer((*steps)[1], false, config, where);
 }
 
@@ -132,12 +147,11 @@ void added_tokens_of(const json& j, BpeTokenizer::Config& config, const std::str
   for (size_t i = 0; i < j.size(); ++i) {
     const json& t = j[i];
     const std::string at = "added_tokens[" + std::to_string(i) + "]";
-    if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || t["content"].get<std::string>().empty() ||
-        !t.contains("id") || !t["id"].is_number_integer() || t["id"].get<int64_t>() < 0)
-      throw error_at(where, at + " must have a non-empty 'content' and an 'id' of at least 0");
+    if (string_in(t, "content").empty() || !t.contains("id"))
+      throw error_at(where, at + " must have a non-empty 'content' and an 'id'");
     for (const char* option : {"single_word", "lstrip", "rstrip"})
       if (flag(t, option, false, where)) throw error_at(where, at + ": '" + option + "' is not supported");
-    config.added_tokens.emplace_back(t["content"].get<std::string>(), t["id"].get<int64_t>());
+    config.added_tokens.emplace_back(t["content"].get<std::string>(), token_id(t["id"], at, where));
   }
 }
 
@@ -148,21 +162,20 @@ void template_of(const json& j, BpeTokenizer::Config& config, const std::string&
   const json specials = j.value("special_tokens", json::object());
   bool seen_text = false;
   for (const json& piece : *single) {
-    if (piece.contains("Sequence")) {
-      if (seen_text || piece["Sequence"].value("id", std::string()) != "A")
+    if (piece.is_object() && piece.contains("Sequence")) {
+      if (seen_text || string_in(piece["Sequence"], "id") != "A")
         throw error_at(where, "post_processor: the single template must hold the text ($A) once");
       seen_text = true;
       continue;
     }
-    const std::string name = piece.contains("SpecialToken") ? piece["SpecialToken"].value("id", std::string()) : "";
-    auto special = specials.find(name);
-    if (name.empty() || special == specials.end() || !special->contains("ids") || !(*special)["ids"].is_array())
+    const std::string name = piece.is_object() && piece.contains("SpecialToken") ? string_in(piece["SpecialToken"], "id") : "";
+    auto special = specials.is_object() ? specials.find(name) : specials.end();
+    if (name.empty() || special == specials.end() || !special->is_object() || !special->contains("ids") ||
+        !(*special)["ids"].is_array())
       throw error_at(where, "post_processor: special token '" + name + "' of the template has no ids");
-    for (const json& id : (*special)["ids"]) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0)
-        throw error_at(where, "post_processor: special token '" + name + "' has an invalid id");
-      (seen_text ? config.suffix : config.prefix).push_back(id.get<int64_t>());
-    }
+    for (const json& id : (*special)["ids"])
+      (seen_text ? config.suffix : config.prefix)
+          .push_back(token_id(id, "post_processor: special token '" + name + "'", where));
   }
   if (!seen_text) throw error_at(where, "post_processor: the single template has no $A");
 }
@@ -184,9 +197,12 @@ void post_processor_of(const json& j, BpeTokenizer::Config& config, const std::s
 
 BpeTokenizer::BpeTokenizer(ByteLevelBpe model, Config config)
     : model_(std::move(model)), config_(std::move(config)), pretokenizer_(config_.pattern) {
-  // Longest first, so that a token that starts another is not matched inside it.
+  // By first byte, longest first, so that a token that starts another is not matched inside
+  // it, and a byte that starts none costs one look-up.
   std::stable_sort(config_.added_tokens.begin(), config_.added_tokens.end(),
                    [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
+  for (const auto& token : config_.added_tokens)
+    added_by_first_byte_[static_cast<unsigned char>(token.first[0])].push_back(&token);
 }
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_clip_files(const std::string& vocab_json,
@@ -194,10 +210,12 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_clip_files(const std::string& v
   BpeModelSpec spec;
   spec.vocab = vocab_of(read_json_file(vocab_json), vocab_json);
   spec.end_of_word_suffix = "</w>";
-  std::istringstream lines(read_file(merges_txt));
+  // Lines end in \n, \r\n or a lone \r.
+  std::string text = read_file(merges_txt);
+  std::replace(text.begin(), text.end(), '\r', '\n');
+  std::istringstream lines(text);
   std::string line;
   for (size_t n = 1; std::getline(lines, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || (n == 1 && line.rfind("#version", 0) == 0)) continue;
     try {
       spec.merges.push_back(merge_of(json(line), n - 1, merges_txt));
@@ -218,13 +236,17 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_clip_files(const std::string& v
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::string& file) {
   const json j = read_json_file(file);
   if (!j.is_object() || !j.contains("model")) throw error_at(file, "not a tokenizer.json (no 'model')");
-  ByteLevelBpe model = bpe_model_of(j["model"], file);
-  Config config;
-  config.normalizer = normalizer_of(j.value("normalizer", json()), file);
-  pre_tokenizer_of(j.value("pre_tokenizer", json()), config, file);
-  added_tokens_of(j.value("added_tokens", json()), config, file);
-  post_processor_of(j.value("post_processor", json()), config, file);
-  return std::make_unique<BpeTokenizer>(std::move(model), std::move(config));
+  try {
+    ByteLevelBpe model = bpe_model_of(j["model"], file);
+    Config config;
+    config.normalizer = normalizer_of(j.value("normalizer", json()), file);
+    pre_tokenizer_of(j.value("pre_tokenizer", json()), config, file);
+    added_tokens_of(j.value("added_tokens", json()), config, file);
+    post_processor_of(j.value("post_processor", json()), config, file);
+    return std::make_unique<BpeTokenizer>(std::move(model), std::move(config));
+  } catch (const json::exception& e) {  // a value of a type the checks above did not expect
+    throw error_at(file, std::string("unexpected structure (") + e.what() + ")");
+  }
 }
 
 int64_t BpeTokenizer::size() const {
@@ -250,15 +272,16 @@ std::vector<int64_t> BpeTokenizer::tokenize(const std::string& text) const {
   std::vector<int64_t> ids;
   size_t done = 0;
   for (size_t i = 0; i < text.size();) {
-    auto match = std::find_if(config_.added_tokens.begin(), config_.added_tokens.end(),
-                              [&](const auto& t) { return text.compare(i, t.first.size(), t.first) == 0; });
-    if (match == config_.added_tokens.end()) {
+    const auto& candidates = added_by_first_byte_[static_cast<unsigned char>(text[i])];
+    auto match = std::find_if(candidates.begin(), candidates.end(),
+                              [&](const auto* t) { return text.compare(i, t->first.size(), t->first) == 0; });
+    if (match == candidates.end()) {
       ++i;
       continue;
     }
     tokenize_segment(text.substr(done, i - done), ids);
-    ids.push_back(match->second);
-    i += match->first.size();
+    ids.push_back((*match)->second);
+    i += (*match)->first.size();
     done = i;
   }
   tokenize_segment(text.substr(done), ids);

@@ -9,6 +9,7 @@
 // Anything else a tokenizer.json declares is refused naming the key. Added tokens written in
 // the text are kept whole, as Hugging Face does. A sentence pair is one text to these models
 // (joined by a template before tokenising), so encode() refuses pairs.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +29,8 @@ class BpeTokenizer : public Tokenizer {
   static std::unique_ptr<BpeTokenizer> from_tokenizer_json(const std::string& tokenizer_json);
 
   int64_t size() const override;
+  // The id of a vocabulary piece (e.g. CLIP's <|endoftext|>), or -1.
+  int64_t id_of(const std::string& piece) const { return model_.id_of(piece); }
   bool takes_pairs() const override { return false; }
   // The ids of `text` without the special tokens the post-processor adds. Throws on text
   // that is not UTF-8 (errors do not name the text's place: callers prefix it).
@@ -44,6 +47,8 @@ class BpeTokenizer : public Tokenizer {
     std::vector<int64_t> prefix, suffix;                        // special tokens around a text
   };
   BpeTokenizer(ByteLevelBpe model, Config config);
+  BpeTokenizer(const BpeTokenizer&) = delete;  // added_by_first_byte_ points into config_
+  BpeTokenizer& operator=(const BpeTokenizer&) = delete;
 
  private:
   void tokenize_segment(const std::string& text, std::vector<int64_t>& out) const;
@@ -51,6 +56,7 @@ class BpeTokenizer : public Tokenizer {
   ByteLevelBpe model_;
   Config config_;
   BpePreTokenizer pretokenizer_;
+  std::array<std::vector<const std::pair<std::string, int64_t>*>, 256> added_by_first_byte_;
 };
 
 }  // namespace sherl

@@ -55,8 +55,9 @@ ByteLevelBpe::ByteLevelBpe(BpeModelSpec spec, const std::string& where)
     const int64_t ia = required_id(vocab_, a, what + " its first part", where);
     const int64_t ib = required_id(vocab_, b, what + " its second part", where);
     const int64_t result = required_id(vocab_, a + b, what + " its result", where);
-    // A pair listed twice keeps its first (best) rank, as the reference's rank table does.
-    merges_.emplace(pair_key(ia, ib), Merge{int32_t(rank), result});
+    // A pair listed twice takes its last rank, as GPT-2's rank table (a dict built in order)
+    // and Hugging Face's (a map filled in order) do.
+    merges_[pair_key(ia, ib)] = Merge{int32_t(rank), result};
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <type_traits>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
@@ -36,6 +38,10 @@ double bicubic(double x) {  // Keys' cubic with a = -0.5, as PIL's
   return 0.0;
 }
 
+struct Span {
+  int64_t first, count;
+};
+
 struct Filter {
   double support;
   double (*kernel)(double);
@@ -43,18 +49,22 @@ struct Filter {
 
 Filter filter_of(Resample r) { return r == Resample::Bicubic ? Filter{2.0, bicubic} : Filter{1.0, triangle}; }
 
-Coefficients coefficients(int64_t in_size, int64_t out_size, const Filter& filter) {
+// The weights of output pixels [span.first, span.first + span.count) of a resize from
+// in_size to out_size pixels along one axis (each output pixel's weights depend on its
+// index alone, so a part of the output is computed exactly as the whole would be).
+Coefficients coefficients(int64_t in_size, int64_t out_size, Span span, const Filter& filter) {
   double scale = double(in_size) / double(out_size);
   double filter_scale = std::max(scale, 1.0);
   double support = filter.support * filter_scale;
   double inv_filter_scale = 1.0 / filter_scale;  // PIL multiplies by the reciprocal
   Coefficients c;
   c.ksize = int64_t(std::ceil(support)) * 2 + 1;
-  c.first.resize(size_t(out_size));
-  c.count.resize(size_t(out_size));
-  c.k.assign(size_t(out_size * c.ksize), 0);
+  c.first.resize(size_t(span.count));
+  c.count.resize(size_t(span.count));
+  c.k.assign(size_t(span.count * c.ksize), 0);
   std::vector<double> w(size_t(c.ksize));
-  for (int64_t xx = 0; xx < out_size; ++xx) {
+  for (int64_t i = 0; i < span.count; ++i) {
+    const int64_t xx = span.first + i;
     double center = (double(xx) + 0.5) * scale;
     // PIL rounds the window ends by adding 0.5 and truncating toward zero.
     int64_t xmin = std::max<int64_t>(int64_t(center - support + 0.5), 0);
@@ -67,10 +77,10 @@ Coefficients coefficients(int64_t in_size, int64_t out_size, const Filter& filte
     for (int64_t x = 0; x < xmax; ++x) {
       double v = total != 0.0 ? w[size_t(x)] / total : w[size_t(x)];
       double fixed = v * double(1 << kPrecisionBits);
-      c.k[size_t(xx * c.ksize + x)] = int32_t(v < 0 ? fixed - 0.5 : fixed + 0.5);
+      c.k[size_t(i * c.ksize + x)] = int32_t(v < 0 ? fixed - 0.5 : fixed + 0.5);
     }
-    c.first[size_t(xx)] = xmin;
-    c.count[size_t(xx)] = xmax;
+    c.first[size_t(i)] = xmin;
+    c.count[size_t(i)] = xmax;
   }
   return c;
 }
@@ -81,16 +91,17 @@ uint8_t clip8(int64_t v) {
   return uint8_t(v >> kPrecisionBits);
 }
 
-// One pass along x (horizontal) or y (vertical); the other axis is copied through.
-Image8 resample_pass(const Image8& in, int64_t out_w, int64_t out_h, bool horizontal, const Filter& filter) {
-  Coefficients c = coefficients(horizontal ? in.width : in.height, horizontal ? out_w : out_h, filter);
+// One pass along x (horizontal) or y (vertical) with the given weights, one output pixel per
+// weight row; the other axis is copied through.
+Image8 resample_pass(const Image8& in, const Coefficients& c, bool horizontal) {
+  const auto n = int64_t(c.first.size());
   Image8 out;
-  out.width = out_w;
-  out.height = out_h;
+  out.width = horizontal ? n : in.width;
+  out.height = horizontal ? in.height : n;
   out.channels = in.channels;
-  out.pixels.resize(size_t(out_w * out_h * in.channels));
-  for (int64_t y = 0; y < out_h; ++y)
-    for (int64_t x = 0; x < out_w; ++x) {
+  out.pixels.resize(size_t(out.width * out.height * in.channels));
+  for (int64_t y = 0; y < out.height; ++y)
+    for (int64_t x = 0; x < out.width; ++x) {
       int64_t o = horizontal ? x : y;
       const int32_t* k = &c.k[size_t(o * c.ksize)];
       for (int64_t ch = 0; ch < in.channels; ++ch) {
@@ -99,10 +110,59 @@ Image8 resample_pass(const Image8& in, int64_t out_w, int64_t out_h, bool horizo
           int64_t src = c.first[size_t(o)] + t;
           acc += int64_t(horizontal ? in.at(y, src, ch) : in.at(src, x, ch)) * k[t];
         }
-        out.pixels[size_t((y * out_w + x) * in.channels + ch)] = clip8(acc);
+        out.pixels[size_t((y * out.width + x) * in.channels + ch)] = clip8(acc);
       }
     }
   return out;
+}
+
+Image8 crop(const Image8& in, Span xs, Span ys) {
+  Image8 out;
+  out.width = xs.count;
+  out.height = ys.count;
+  out.channels = in.channels;
+  out.pixels.resize(size_t(xs.count * ys.count * in.channels));
+  for (int64_t y = 0; y < ys.count; ++y) {
+    const uint8_t* row = &in.pixels[size_t(((ys.first + y) * in.width + xs.first) * in.channels)];
+    std::copy(row, row + xs.count * in.channels, &out.pixels[size_t(y * xs.count * in.channels)]);
+  }
+  return out;
+}
+
+// The part xs x ys of the image resized to width x height as PIL resizes it, computing no
+// other pixel: only the input rows the vertical pass reads go through the horizontal one (as
+// PIL does), and only the output columns and rows asked for are made. An axis whose size
+// does not change is not resampled (as in PIL).
+Image8 resize_part(const Image8& in, int64_t width, int64_t height, Span xs, Span ys, Resample resample) {
+  const Filter filter = filter_of(resample);
+  Image8 img;
+  Coefficients vertical;
+  const bool resize_rows = height != in.height;
+  if (resize_rows) {
+    vertical = coefficients(in.height, height, ys, filter);
+    int64_t first = in.height, end = 0;
+    for (size_t i = 0; i < vertical.first.size(); ++i) {
+      first = std::min(first, vertical.first[i]);
+      end = std::max(end, vertical.first[i] + vertical.count[i]);
+    }
+    if (end <= first) first = end = 0;
+    for (int64_t& f : vertical.first) f -= first;
+    img = crop(in, {0, in.width}, {first, end - first});
+  } else {
+    img = crop(in, {0, in.width}, ys);
+  }
+  img = width != in.width ? resample_pass(img, coefficients(in.width, width, xs, filter), true)
+                          : crop(img, xs, {0, img.height});
+  return resize_rows ? resample_pass(img, vertical, false) : img;
+}
+
+// The centre `part` pixels of `size`, starting at (size - part) / 2 rounded down (Hugging
+// Face's center_crop); throws (naming `where`) when the part does not fit.
+Span centred(int64_t size, int64_t part, const std::string& where) {
+  if (part > size)
+    throw error_at(where, "image is " + std::to_string(size) + " pixels across after resizing, fewer than the "
+                              "centre crop's " + std::to_string(part));
+  return {(size - part) / 2, part};
 }
 
 // ---- preprocessor_config.json ----
@@ -111,6 +171,9 @@ template <typename T>
 T get_or(const json& j, const char* key, T fallback, const std::string& file) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
+  // nlohmann would truncate 32.5 to 32 and read true as 1: sizes must be integers.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+    if (!it->is_number_integer()) throw error_at(file, std::string("key '") + key + "' must be an integer");
   try {
     return it->get<T>();
   } catch (const json::exception&) {
@@ -118,11 +181,15 @@ T get_or(const json& j, const char* key, T fallback, const std::string& file) {
   }
 }
 
-std::vector<double> per_channel(const json& j, const char* key, int64_t channels, const std::string& file) {
+// `key`'s numbers, one per channel; `fallback` (the processor's default, for 3 channels)
+// when absent.
+std::vector<double> per_channel(const json& j, const char* key, int64_t channels, const std::vector<double>& fallback,
+                                const std::string& file) {
   auto it = j.find(key);
   std::vector<double> v;
   if (it == j.end() || it->is_null()) {
-    v.assign(size_t(channels), 0.5);  // ViTImageProcessor's default (IMAGENET_STANDARD)
+    v = fallback;
+    v.resize(size_t(channels), fallback.front());
   } else if (it->is_number()) {
     v.assign(size_t(channels), it->get<double>());
   } else if (it->is_array() && it->size() == size_t(channels)) {
@@ -137,34 +204,68 @@ std::vector<double> per_channel(const json& j, const char* key, int64_t channels
   return v;
 }
 
-// `key` as {"height": H, "width": W} or one integer for both; ViTImageProcessor's 224 when
-// absent.
+// What Hugging Face's two image processors do differently with the same keys.
+struct ProcessorDefaults {
+  bool clip;  // CLIPImageProcessor: an integer size is the shortest edge
+  int64_t resample;
+  bool do_center_crop;
+  std::vector<double> mean, std;
+};
+
+// CLIPImageProcessor when preprocessor_config.json names it (image_processor_type or, in
+// older files, feature_extractor_type), or names no processor and the model is CLIP's vision
+// tower; ViTImageProcessor otherwise.
+ProcessorDefaults processor_defaults(const json& prep, const json& config) {
+  std::string named;
+  for (const char* key : {"image_processor_type", "feature_extractor_type"})
+    if (prep.contains(key) && prep[key].is_string()) named = prep[key].get<std::string>();
+  const bool clip = named.empty() ? config.value("model_type", json()) == "clip_vision_model" : named.rfind("CLIP", 0) == 0;
+  if (clip)
+    return {true, int64_t(Resample::Bicubic), true, {0.48145466, 0.4578275, 0.40821073}, {0.26862954, 0.26130258, 0.27577711}};
+  return {false, int64_t(Resample::Bilinear), false, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}};  // IMAGENET_STANDARD
+}
+
+// Refused beyond it, before any image is resized: a hostile size would take memory and time.
+constexpr int64_t kMaxImageSide = 1 << 16;
+
+int64_t positive_size(const json& j, const char* key, const std::string& what, const std::string& file) {
+  const int64_t v = get_or<int64_t>(j, key, 0, file);
+  if (v <= 0 || v > kMaxImageSide)
+    throw error_at(file, what + " must be between 1 and " + std::to_string(kMaxImageSide) + ", found " + std::to_string(v));
+  return v;
+}
+
+// `key` as {"height": H, "width": W} or one integer for both; 224 when absent.
 void read_size(const json& prep, const char* key, const std::string& file, int64_t& height, int64_t& width) {
   auto size = prep.find(key);
   if (size == prep.end() || size->is_null()) {
     height = width = 224;
-  } else if (size->is_number_integer()) {
-    height = width = size->get<int64_t>();
-  } else if (size->is_object() && size->contains("height") && size->contains("width")) {
-    height = get_or<int64_t>(*size, "height", 0, file);
-    width = get_or<int64_t>(*size, "width", 0, file);
+  } else if (size->is_number()) {
+    height = width = positive_size(prep, key, std::string("'") + key + "'", file);
+  } else if (size->is_object() && size->size() == 2 && size->contains("height") && size->contains("width")) {
+    height = positive_size(*size, "height", std::string("'") + key + "' height", file);
+    width = positive_size(*size, "width", std::string("'") + key + "' width", file);
   } else {
     throw error_at(file, std::string("'") + key + "' must be {\"height\": H, \"width\": W} or an integer");
   }
-  if (height <= 0 || width <= 0) throw error_at(file, std::string("'") + key + "' must be positive");
 }
 
-void read_resize(const json& prep, const std::string& file, ImagePreprocessor& p) {
+// size: {height, width}, or {shortest_edge}; an integer is the shortest edge to CLIP's
+// processor and both sides to ViT's. Absent: ViT's 224 x 224, CLIP's shortest edge 224.
+void read_resize(const json& prep, const ProcessorDefaults& kind, const std::string& file, ImagePreprocessor& p) {
   auto size = prep.find("size");
+  const bool absent = size == prep.end() || size->is_null();
   if (size != prep.end() && size->is_object() && size->contains("shortest_edge")) {
-    p.shortest_edge = get_or<int64_t>(*size, "shortest_edge", 0, file);
-    if (p.shortest_edge <= 0) throw error_at(file, "'size' shortest_edge must be positive");
-    if (size->contains("longest_edge") && !(*size)["longest_edge"].is_null())
-      throw error_at(file, "'size' longest_edge is not supported");
+    if (size->size() != 1) throw error_at(file, "'size' must hold shortest_edge alone, or height and width");
+    p.shortest_edge = positive_size(*size, "shortest_edge", "'size' shortest_edge", file);
+  } else if (kind.clip && absent) {
+    p.shortest_edge = 224;
+  } else if (kind.clip && size->is_number()) {
+    p.shortest_edge = positive_size(prep, "size", "'size'", file);
   } else {
     read_size(prep, "size", file, p.height, p.width);
   }
-  const int64_t resample = get_or<int64_t>(prep, "resample", 2, file);
+  const int64_t resample = get_or<int64_t>(prep, "resample", kind.resample, file);
   if (resample != int64_t(Resample::Bilinear) && resample != int64_t(Resample::Bicubic))
     throw error_at(file, "resample " + std::to_string(resample) + " is not supported (2, bilinear; 3, bicubic)");
   p.resample = Resample(resample);
@@ -198,28 +299,11 @@ Image8 convert_channels(const Image8& in, int64_t channels, const std::string& w
 
 Image8 resize_pil(const Image8& in, int64_t width, int64_t height, Resample resample) {
   if (width == in.width && height == in.height) return in;  // PIL returns a copy too
-  const Filter filter = filter_of(resample);
-  Image8 img = in;
-  if (width != in.width) img = resample_pass(img, width, img.height, true, filter);
-  if (height != in.height) img = resample_pass(img, img.width, height, false, filter);
-  return img;
+  return resize_part(in, width, height, {0, width}, {0, height}, resample);
 }
 
 Image8 center_crop(const Image8& in, int64_t width, int64_t height, const std::string& where) {
-  if (in.width < width || in.height < height)
-    throw error_at(where, "image is " + std::to_string(in.width) + "x" + std::to_string(in.height) +
-                              ", smaller than the centre crop " + std::to_string(width) + "x" + std::to_string(height));
-  const int64_t top = (in.height - height) / 2, left = (in.width - width) / 2;  // Hugging Face's rounding
-  Image8 out;
-  out.width = width;
-  out.height = height;
-  out.channels = in.channels;
-  out.pixels.resize(size_t(width * height * in.channels));
-  for (int64_t y = 0; y < height; ++y) {
-    const uint8_t* row = &in.pixels[size_t(((top + y) * in.width + left) * in.channels)];
-    std::copy(row, row + width * in.channels, &out.pixels[size_t(y * width * in.channels)]);
-  }
-  return out;
+  return crop(in, centred(in.width, width, where), centred(in.height, height, where));
 }
 
 std::pair<int64_t, int64_t> shortest_edge_size(int64_t width, int64_t height, int64_t shortest) {
@@ -240,9 +324,11 @@ ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir
     throw error_at(config_file, "num_channels " + std::to_string(p.channels) + " is not supported (1 or 3)");
   p.image_size = get_or<int64_t>(config, "image_size", 224, config_file);
   json prep = read_json_file(prep_file);
+  if (!prep.is_object()) throw error_at(prep_file, "not a JSON object");
+  const ProcessorDefaults kind = processor_defaults(prep, config);
   p.do_resize = get_or<bool>(prep, "do_resize", true, prep_file);
-  if (p.do_resize) read_resize(prep, prep_file, p);
-  p.do_center_crop = get_or<bool>(prep, "do_center_crop", false, prep_file);
+  if (p.do_resize) read_resize(prep, kind, prep_file, p);
+  p.do_center_crop = get_or<bool>(prep, "do_center_crop", kind.do_center_crop, prep_file);
   if (p.do_center_crop) {
     read_size(prep, "crop_size", prep_file, p.crop_height, p.crop_width);
     if (p.do_resize && p.shortest_edge > 0 && std::min(p.crop_height, p.crop_width) > p.shortest_edge)
@@ -261,8 +347,8 @@ ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir
   p.do_rescale = get_or<bool>(prep, "do_rescale", true, prep_file);
   p.rescale_factor = get_or<double>(prep, "rescale_factor", 1.0 / 255.0, prep_file);
   p.do_normalize = get_or<bool>(prep, "do_normalize", true, prep_file);
-  p.mean = per_channel(prep, "image_mean", p.channels, prep_file);
-  p.std = per_channel(prep, "image_std", p.channels, prep_file);
+  p.mean = per_channel(prep, "image_mean", p.channels, kind.mean, prep_file);
+  p.std = per_channel(prep, "image_std", p.channels, kind.std, prep_file);
   for (double s : p.std)
     if (p.do_normalize && s == 0.0) throw error_at(prep_file, "'image_std' has a zero");
   return p;
@@ -270,13 +356,13 @@ ImagePreprocessor ImagePreprocessor::from_model_dir(const std::string& model_dir
 
 torch::Tensor ImagePreprocessor::operator()(const Image8& image, const std::string& where) const {
   Image8 img = convert_channels(image, channels, where);
-  if (do_resize && shortest_edge > 0) {
-    const auto [w, h] = shortest_edge_size(img.width, img.height, shortest_edge);
-    img = resize_pil(img, w, h, resample);
-  } else if (do_resize) {
-    img = resize_pil(img, width, height, resample);
-  }
-  if (do_center_crop) img = center_crop(img, crop_width, crop_height, where);
+  int64_t w = img.width, h = img.height;  // after resizing
+  if (do_resize && shortest_edge > 0) std::tie(w, h) = shortest_edge_size(img.width, img.height, shortest_edge);
+  else if (do_resize) w = width, h = height;
+  // Only what the crop keeps is resized: a long thin image costs no more than a square one.
+  const Span xs = do_center_crop ? centred(w, crop_width, where) : Span{0, w};
+  const Span ys = do_center_crop ? centred(h, crop_height, where) : Span{0, h};
+  img = do_resize ? resize_part(img, w, h, xs, ys, resample) : crop(img, xs, ys);
   if (img.height != image_size || img.width != image_size)
     throw error_at(where, "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                               " after preprocessing but the model takes " + std::to_string(image_size) + "x" +

@@ -54,12 +54,17 @@ struct ImagePreprocessor {
   bool do_normalize = true;
   std::vector<double> mean, std;  // one per channel
 
-  // Reads config.json and preprocessor_config.json from model_dir. Throws sherl::Error
-  // naming the file and key for a missing file or an unsupported setting.
+  // Reads config.json and preprocessor_config.json from model_dir, as CLIPImageProcessor reads
+  // it when the file names that processor (image_processor_type, feature_extractor_type) or
+  // names none and the model is CLIP's vision tower: its defaults (shortest edge 224,
+  // bicubic, centre crop 224, CLIP's mean and std) and an integer size as the shortest edge;
+  // as ViTImageProcessor otherwise. Throws sherl::Error naming the file and key for a missing
+  // file or an unsupported setting; sizes beyond 65536 are refused.
   // `tower`: a CLIPModel's vision tower reads vision_config (types.h).
   static ImagePreprocessor from_model_dir(const std::string& model_dir, Tower tower = Tower::Whole);
 
-  // Channels -> resize -> centre crop -> pixel = float32((u8 * rescale_factor - mean[c]) / std[c]),
+  // Channels -> resize -> centre crop (only the part the crop keeps is resized, so a long,
+  // thin image costs no more than a square one) -> pixel = float32((u8 * rescale_factor - mean[c]) / std[c]),
   // computed in double. Throws (naming `where`) when the result does not have the
   // model's image_size.
   torch::Tensor operator()(const Image8& image, const std::string& where) const;

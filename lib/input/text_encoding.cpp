@@ -99,6 +99,21 @@ int64_t window_limit(const json& config, const std::string& type, int64_t positi
   return window > 0 ? std::min(window, positions) : positions;
 }
 
+// The tokens a text may have: max_position_embeddings (with each family's default; RoBERTa's
+// positions start after the padding index, so two are not usable), or a smaller sliding
+// window; `limit` names which.
+int64_t usable_positions(const json& config, const std::string& type, const std::string& file, const char*& limit) {
+  const BackboneFamily family = backbone_family(type);
+  int64_t positions = int_key(config, "max_position_embeddings", family == BackboneFamily::ClipText ? 77 : 512, file) -
+                      (type == "roberta" ? 2 : 0);
+  limit = family == BackboneFamily::T5 ? "T5's default" : "max_position_embeddings";
+  if (const int64_t window = window_limit(config, type, positions, file); window < positions) {
+    positions = window;
+    limit = "sliding_window";
+  }
+  return positions;
+}
+
 // A Llama's <s>, unless tokenizer_config.json turns it off (add_bos_token: false).
 SpecialTokens llama_specials(const std::string& model_dir) {
   const std::string file = model_dir + "/tokenizer_config.json";
@@ -126,14 +141,10 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
   type_vocab_size_ = t5 || decoder || clip ? 1 : int_key(config, "type_vocab_size", 2, config_file);
   // CLIPTextConfig's default eos_token_id; 2 (older configs) makes Hugging Face pool at the
   // largest id instead.
+  clip_text_ = clip;
   if (clip) clip_eos_token_id_ = int_key(config, "eos_token_id", 49407, config_file);
-  // RoBERTa's positions start after the padding index, so two positions are not usable.
-  int64_t positions = int_key(config, "max_position_embeddings", clip ? 77 : 512, config_file) - (type == "roberta" ? 2 : 0);
-  const char* limit = t5 ? "T5's default" : "max_position_embeddings";
-  if (const int64_t window = window_limit(config, type, positions, config_file); window < positions) {
-    positions = window;
-    limit = "sliding_window";
-  }
+  const char* limit = "";
+  const int64_t positions = usable_positions(config, type, config_file, limit);
   if (max_length == 0) max_length_ = max_length = std::min(kDefaultMaxLength, positions);
   if (max_length < 2 || max_length > positions)
     throw error_at(config_file, "max_length " + std::to_string(max_length) + " must be between 2 and " +
@@ -158,7 +169,15 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
     }
   } else if (clip) {
     const std::string vocab_json = model_dir + "/vocab.json", merges = model_dir + "/merges.txt";
-    if (file_exists(vocab_json) && file_exists(merges)) tokenizer_ = BpeTokenizer::from_clip_files(vocab_json, merges);
+    if (file_exists(vocab_json) && file_exists(merges)) {
+      auto bpe = BpeTokenizer::from_clip_files(vocab_json, merges);
+      // Every text would otherwise be refused, one by one, as pooled at the wrong token.
+      const int64_t end_of_text = bpe->id_of("<|endoftext|>");
+      if (clip_eos_token_id_ != 2 && clip_eos_token_id_ != end_of_text)
+        throw error_at(config_file, "key 'eos_token_id': " + std::to_string(clip_eos_token_id_) + " is not " + vocab_json +
+                                        "'s <|endoftext|> (" + std::to_string(end_of_text) + ")");
+      tokenizer_ = std::move(bpe);
+    }
     tokenizer_file = vocab_json;
   } else if (file_exists(vocab_file)) {
     tokenizer_ = std::make_unique<WordPieceTokenizer>(vocab_file, tokenizer_options(model_dir, config));
@@ -167,6 +186,23 @@ TextEncoder::TextEncoder(const std::string& model_dir, int64_t max_length, std::
   if (tokenizer_ && tokenizer_->size() > vocab_size_)
     throw error_at(tokenizer_file, std::to_string(tokenizer_->size()) + " tokens, more than config.json's vocab_size " +
                                        std::to_string(vocab_size_) + ": not this model's tokenizer");
+  if (tokenizer_) {  // max_length must leave room for a token beside the special ones
+    std::vector<int64_t> ids, types;
+    try {
+      tokenizer_->encode("", nullptr, max_length_, ids, types);
+    } catch (const Error& e) {
+      throw error_at(tokenizer_file, e);
+    }
+  }
+}
+
+int64_t resolved_max_length(const InputSpec& spec) {
+  if (spec.max_length != 0 || spec.model_dir.empty()) return spec.max_length;
+  const json config = read_tower_config(spec.model_dir, spec.tower);
+  auto it = config.find("model_type");
+  const std::string type = it != config.end() && it->is_string() ? it->get<std::string>() : "";
+  const char* limit = "";
+  return std::min(kDefaultMaxLength, usable_positions(config, type, spec.model_dir + "/config.json", limit));
 }
 
 void TextEncoder::require_tokenizer(const std::string& where) const {
@@ -181,7 +217,7 @@ void TextEncoder::require_tokenizer(const std::string& where) const {
 void TextEncoder::encode_text(const std::string& a, const std::string* b, const std::string& where,
                               RawExample& out) const {
   require_tokenizer(where);
-  if (b && clip_eos_token_id_ >= 0 && template_.empty())
+  if (b && clip_text_ && template_.empty())
     throw error_at(where, "CLIP's text tower takes one text: give one text column, or join two with --template");
   try {
     if (!template_.empty() || (b && !tokenizer_->takes_pairs())) {
@@ -199,7 +235,7 @@ void TextEncoder::encode_text(const std::string& a, const std::string* b, const 
 }
 
 void TextEncoder::check_pooled_token(const std::vector<int64_t>& ids, const std::string& where) const {
-  if (clip_eos_token_id_ < 0 || ids.empty()) return;
+  if (!clip_text_ || ids.empty()) return;
   // Hugging Face's choice: the largest id when eos_token_id is 2, else the first end-of-text
   // (position 0 when there is none).
   size_t pooled = 0;

@@ -15,6 +15,10 @@
 
 namespace sherl {
 
+// spec.max_length, or what 0 stands for with spec's model (source.h): what extraction
+// records, so that the same input and model give the same record however it was asked for.
+int64_t resolved_max_length(const InputSpec& spec);
+
 class TextEncoder {
  public:
   // Reads config.json (vocab_size, type_vocab_size, max_position_embeddings), and when
@@ -51,7 +55,8 @@ class TextEncoder {
   int64_t max_length_;
   std::string template_;
   int64_t vocab_size_ = 0, type_vocab_size_ = 2;
-  int64_t clip_eos_token_id_ = -1;  // CLIP's text tower: its eos_token_id; -1 otherwise
+  bool clip_text_ = false;          // CLIP's text tower: the pooled token is checked
+  int64_t clip_eos_token_id_ = 0;   // its eos_token_id
   void check_pooled_token(const std::vector<int64_t>& ids, const std::string& where) const;
   std::unique_ptr<Tokenizer> tokenizer_;
 };

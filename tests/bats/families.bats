@@ -109,6 +109,20 @@ PY
   run sherl-extract --model "$WORK/model" --tower text --input "$WORK/argmax.jsonl" --out "$WORK/argmax" --quiet
   [ "$status" -eq 1 ]
   [[ "$output" == *"argmax.jsonl:2: CLIP pools at token 1 of 3"* ]]
+  # Settings that would refuse every text are refused at start-up, naming the key or file.
+  run sherl-extract --model "$WORK/model" --tower text --input "$WORK/test.tsv" --out "$WORK/short" --max-length 2 --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"vocab.json: max_length 2 leaves no room for the text"* ]]
+  $PY - "$WORK/model/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["text_config"]["eos_token_id"] = 7
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run sherl-extract --model "$WORK/model" --tower text --input "$WORK/test.tsv" --out "$WORK/eos" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"config.json: key 'eos_token_id': 7 is not $WORK/model/vocab.json's <|endoftext|>"* ]]
+  [ ! -e "$WORK/eos/shard-00000.h5" ]
 }
 
 @test "T5: sentence pairs are joined by a template; a template without {b}, or a T5 without spiece.model, is refused" {

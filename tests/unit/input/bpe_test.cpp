@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "lib/core/atomic_file.h"  // read_file
 #include "lib/core/error.h"
 #include "lib/core/json.h"
 #include "lib/input/bpe_tokenizer.h"
@@ -122,12 +123,36 @@ TEST(ByteLevelBpe, MergesByRankAsWorkedByHand) {
   ids.clear();
   bpe.encode_word("lll", ids);  // the left pair merges first
   EXPECT_EQ(ids, (std::vector<int64_t>{256, 'l'}));
+  // A pair listed twice takes its last rank, as GPT-2's and Hugging Face's rank tables do:
+  // "t h" (rank 1) then outranks "h e" (rank 2).
+  BpeModelSpec twice;
+  for (int b = 0; b < 256; ++b) twice.vocab[byte_symbols()[size_t(b)]] = b;
+  twice.vocab["th"] = 256;
+  twice.vocab["he"] = 257;
+  twice.merges = {{"h", "e"}, {"t", "h"}, {"h", "e"}};
+  ids.clear();
+  ByteLevelBpe(twice, "hand").encode_word("the", ids);
+  EXPECT_EQ(ids, (std::vector<int64_t>{256, 'e'}));
   // ignore_merges (Llama 3): a word in the vocabulary is one token, whatever its merges say.
   spec.vocab["yel"] = next++;
   spec.ignore_merges = true;
   ids.clear();
   ByteLevelBpe(spec, "hand").encode_word("yel", ids);
   EXPECT_EQ(ids, std::vector<int64_t>{262});
+}
+
+// merges.txt with \r\n or lone \r line ends reads as with \n.
+TEST_F(Bpe, ClipMergesReadWithAnyLineEnd) {
+  const std::string text = read_file(at("clip", "merges.txt"));
+  auto reference = load("clip");
+  for (const std::string& end : {"\r\n", "\r"}) {
+    std::string changed;
+    for (char c : text) changed += c == '\n' ? end : std::string(1, c);
+    const std::string file = (*dir_ / "clip-merges-variant.txt").string();
+    std::ofstream(file, std::ios::binary) << changed;
+    auto tokenizer = BpeTokenizer::from_clip_files(at("clip", "vocab.json"), file);
+    EXPECT_EQ(tokenizer->tokenize("the quick brown fox"), reference->tokenize("the quick brown fox"));
+  }
 }
 
 TEST_F(Bpe, AMegabyteLineIsTokenisedInLinearishTime) {
@@ -181,6 +206,13 @@ TEST_F(Bpe, RefusesWhatItCannotRead) {
   expect_refusal([](json& j) { j["model"]["merges"][0] = "onlyone"; }, "merge 1");
   expect_refusal([](json& j) { j["model"]["merges"].push_back("zq qz"); }, "is not in the vocabulary");
   expect_refusal([](json& j) { j["model"]["vocab"].erase("a"); }, "the byte symbol 'a'");
+  expect_refusal([](json& j) { j["added_tokens"][0]["id"] = int64_t(1) << 40; }, "added_tokens[0] has an invalid id");
+  expect_refusal([](json& j) { j["post_processor"]["processors"][1]["single"][1] = {{"Sequence", {{"id", 1}}}}; },
+                 "must hold the text ($A) once");
+  expect_refusal([](json& j) { j["post_processor"]["processors"][1]["single"][0] = {{"SpecialToken", 5}}; },
+                 "special token '' of the template has no ids");
+  expect_refusal([](json& j) { j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = 3; }, "only behavior Isolated");
+  expect_refusal([](json& j) { j["model"]["merges"] = 3; }, "model.merges must be a list");
   std::ofstream(file) << "{\"model\": ";
   EXPECT_EQ(error_of([&] { BpeTokenizer::from_tokenizer_json(file); }).rfind(file + ": not valid JSON", 0), 0u);
 }

@@ -5,6 +5,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -246,6 +247,69 @@ TEST(ImagePreprocess, SameAsPillowForBothFiltersAndClipsPipeline) {
   EXPECT_EQ(center_crop(strip, 2, 2, "t").pixels,
             (std::vector<uint8_t>{strip.at(0, 1, 0), strip.at(0, 2, 0), strip.at(1, 1, 0), strip.at(1, 2, 0)}));
   EXPECT_THROW(center_crop(strip, 3, 3, "t"), Error);
+}
+
+// CLIPImageProcessor's own reading of the same keys: its defaults, and an integer size as
+// the shortest edge (the original OpenAI files: "size": 224, "crop_size": 224).
+TEST(ImagePreprocess, ClipProcessorDefaultsAndItsIntegerSize) {
+  ScratchDir dir;
+  std::string model = write_image_model(dir, 3, 224, "{}");
+  write_text(model + "/config.json", R"({"model_type": "clip_vision_model", "image_size": 224})");
+  const ImagePreprocessor defaults = ImagePreprocessor::from_model_dir(model);
+  EXPECT_EQ(defaults.shortest_edge, 224);
+  EXPECT_EQ(defaults.resample, Resample::Bicubic);
+  EXPECT_TRUE(defaults.do_center_crop);
+  EXPECT_EQ(defaults.crop_height, 224);
+  EXPECT_EQ(defaults.mean, (std::vector<double>{0.48145466, 0.4578275, 0.40821073}));
+  // Named by the file, the processor decides even for a ViT ...
+  write_text(model + "/config.json", R"({"model_type": "vit", "image_size": 12})");
+  write_text(model + "/preprocessor_config.json",
+             R"({"feature_extractor_type": "CLIPFeatureExtractor", "size": 16, "crop_size": 12})");
+  const ImagePreprocessor legacy = ImagePreprocessor::from_model_dir(model);
+  write_text(model + "/preprocessor_config.json",
+             R"({"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 16}, "crop_size": 12})");
+  const ImagePreprocessor explicit_form = ImagePreprocessor::from_model_dir(model);
+  const Image8 img = pattern(37, 23, 3);
+  EXPECT_TRUE(torch::equal(legacy(img, "t"), explicit_form(img, "t")));
+  EXPECT_EQ(legacy.shortest_edge, 16);
+  // ... and ViT's reads an integer as both sides.
+  write_text(model + "/preprocessor_config.json", R"({"size": 12})");
+  const ImagePreprocessor vit = ImagePreprocessor::from_model_dir(model);
+  EXPECT_EQ(vit.shortest_edge, 0);
+  EXPECT_EQ(vit.width, 12);
+  EXPECT_FALSE(vit.do_center_crop);
+  EXPECT_EQ(vit.resample, Resample::Bilinear);
+  for (const auto& [prep, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"size": {"shortest_edge": 12.5}})", "key 'shortest_edge' must be an integer"},
+           {R"({"size": {"shortest_edge": 16, "height": 12, "width": 12}})", "'size' must hold shortest_edge alone"},
+           {R"({"size": {"shortest_edge": 100000}, "crop_size": 12})", "'size' shortest_edge must be between 1 and 65536"},
+           {R"({"size": 12, "resample": "bicubic"})", "key 'resample' must be an integer"}}) {
+    write_text(model + "/preprocessor_config.json", prep);
+    expect_error([&] { ImagePreprocessor::from_model_dir(model); }, {"preprocessor_config.json", message});
+  }
+}
+
+// Only the part the centre crop keeps is resized, with the values of the whole resize: a
+// long, thin image (a hostile one: 1 x 1,000,000) costs what a square one does.
+TEST(ImagePreprocess, OnlyTheCroppedPartIsResized) {
+  ScratchDir dir;
+  const std::string model = write_image_model(dir, 3, 12,
+                                              R"({"image_processor_type": "CLIPImageProcessor", "size": 16,
+                                                  "crop_size": 12, "do_normalize": false, "do_rescale": false})");
+  const ImagePreprocessor clip = ImagePreprocessor::from_model_dir(model);
+  for (const auto& [w, h] : std::vector<std::pair<int64_t, int64_t>>{{20000, 3}, {2, 9001}, {37, 23}}) {
+    const Image8 img = pattern(w, h, 3);
+    const auto [rw, rh] = shortest_edge_size(w, h, 16);
+    const Image8 whole = center_crop(resize_pil(img, rw, rh, Resample::Bicubic), 12, 12, "t");
+    const torch::Tensor got = clip(img, "t");
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t y = 0; y < 12; ++y)
+        for (int64_t x = 0; x < 12; ++x)
+          ASSERT_EQ(got[c][y][x].item<float>(), float(whole.at(y, x, c))) << w << "x" << h;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(clip(pattern(1000000, 1, 3), "t").sizes(), (std::vector<int64_t>{3, 12, 12}));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
 }
 
 TEST(ImageList, CsvWithHeaderRelativePathsAndResize) {
