@@ -19,6 +19,8 @@
 
 namespace sherl {
 
+class Checkpoint;
+
 // A batch of model inputs. Images: pixel_values [B, C, H, W] float32, already preprocessed.
 // Text: input_ids and token_type_ids [B, T] int64, attention_mask [B, T] int64 (1 = token).
 struct ModelInputs {
@@ -67,6 +69,13 @@ class BackboneImpl : public torch::nn::Module {
   // layernorm). Mean pooling averages the rows of real tokens. Given every row, it picks
   // the pooled ones itself (not for end-of-text pooling, which needs the input ids).
   torch::Tensor pool(const torch::Tensor& last_rows, const LayerState& state, const OutputRows& rows = {});
+  // The width of the joint space of a two-tower model (CLIP's visual_projection or
+  // text_projection) where the checkpoint holds the tower's projection; 0 where it holds none.
+  int64_t projection_dim() const { return projection_ ? projection_->options.out_features() : 0; }
+  // Pooled rows [B, d] in the joint space, [B, projection_dim()] (a product without bias, as
+  // CLIP's). pool() does not apply it: a classification head after a linear map gains nothing
+  // from it, and retrieval needs the pooled rows and their projection both.
+  torch::Tensor project(const torch::Tensor& pooled) const;
   // Parameters of layer i only (for freezing checks and the late route).
   virtual std::vector<torch::Tensor> layer_parameters(int64_t i) = 0;
   // The id that pads text batches (config.json's pad_token_id, with the model type's
@@ -79,6 +88,11 @@ class BackboneImpl : public torch::nn::Module {
   virtual torch::Tensor final_norm(const torch::Tensor& rows) { return rows; }
   // The end-of-text position of each example [B, 1] (EndOfText pooling only).
   virtual torch::Tensor end_of_text_positions(const torch::Tensor& input_ids) const;
+  // Loads `name` ([p, hidden_size()]) as the projection where the checkpoint holds it.
+  void load_projection(const Checkpoint& checkpoint, const std::string& name);
+
+ private:
+  torch::nn::Linear projection_{nullptr};
 };
 
 using Backbone = std::shared_ptr<BackboneImpl>;

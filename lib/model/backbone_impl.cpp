@@ -1,7 +1,10 @@
 // What every backbone family shares through BackboneImpl: the layer state built from the
 // mask, the rows a pooling kind reads, and the pooling itself.
+#include <algorithm>
+
 #include "lib/core/error.h"
 #include "lib/model/backbone.h"
+#include "lib/model/checkpoint.h"
 #include "lib/model/encoder_layer.h"
 #include "lib/model/text_inputs.h"
 
@@ -53,6 +56,20 @@ torch::Tensor BackboneImpl::pool(const torch::Tensor& last_rows, const LayerStat
     return gather_rows(normed, picked.positions).select(1, 0);
   }
   return normed.select(1, 0);  // the one pooled row that was computed
+}
+
+torch::Tensor BackboneImpl::project(const torch::Tensor& pooled) const {
+  if (!projection_) throw Error(model_type() + " backbone: the checkpoint holds no projection to a joint space");
+  return torch::nn::functional::linear(pooled, projection_->weight);
+}
+
+void BackboneImpl::load_projection(const Checkpoint& checkpoint, const std::string& name) {
+  if (!checkpoint.contains(name)) return;
+  const std::vector<int64_t> shape = checkpoint.shape(name);
+  const int64_t width = shape.size() == 2 ? shape[0] : 0;
+  auto options = torch::nn::LinearOptions(hidden_size(), std::max<int64_t>(width, 1)).bias(false);
+  projection_ = register_module("projection", torch::nn::Linear(options));
+  checkpoint.load(projection_->weight, name);  // refuses any shape but [p, hidden_size()]
 }
 
 torch::Tensor BackboneImpl::end_of_text_positions(const torch::Tensor&) const {

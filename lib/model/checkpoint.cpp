@@ -97,6 +97,11 @@ Checkpoint::Found Checkpoint::find(const std::string& name) const {
   throw error_at(where_, "tensor '" + name + "': missing");
 }
 
+std::vector<int64_t> Checkpoint::shape(const std::string& name) const {
+  const Found f = find(name);
+  return f.file->shape(f.stored_name);
+}
+
 torch::Tensor Checkpoint::get(const std::string& name, at::IntArrayRef expected_shape) const {
   Found f = find(name);
   std::vector<int64_t> shape = f.file->shape(f.stored_name);

@@ -25,6 +25,8 @@ class Checkpoint {
   torch::Tensor get(const std::string& name, at::IntArrayRef expected_shape) const;
   // Copies the named tensor into a parameter of the same shape.
   void load(torch::Tensor& param, const std::string& name) const;
+  // The stored shape of the named tensor (throws "...: missing" as get() does).
+  std::vector<int64_t> shape(const std::string& name) const;
   // Whether the checkpoint holds the tensor (under a prefix or not).
   bool contains(const std::string& name) const;
 

@@ -32,6 +32,7 @@ void ClipTextBackboneImpl::load(const std::string& model_dir) {
     load_layer(i, ckpt, "encoder.layers." + std::to_string(i), clip_layer_names());
   ckpt.load(final_norm_->weight, "final_layer_norm.weight");
   ckpt.load(final_norm_->bias, "final_layer_norm.bias");
+  load_projection(ckpt, "text_projection.weight");
 }
 
 torch::Tensor ClipTextBackboneImpl::embed(const ModelInputs& inputs) {

@@ -6,7 +6,8 @@
 // the end-of-text token (the first eos_token_id; the largest id where eos_token_id is 2);
 // sherl's text inputs refuse a text whose end-of-text token is not its last real token
 // (text_encoding.h), so pooling takes the last real token, which is that token.
-// text_projection, where the checkpoint has one, is not applied.
+// text_projection, where the checkpoint has one (a CLIPModel, a CLIPTextModelWithProjection),
+// is the backbone's project().
 #include "lib/model/layer_stack.h"
 #include "lib/model/model_config.h"
 

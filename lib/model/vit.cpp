@@ -69,6 +69,7 @@ void VitBackboneImpl::load_clip(const std::string& model_dir) {
     load_layer(i, ckpt, "encoder.layers." + std::to_string(i), clip_layer_names());
   ckpt.load(final_norm_->weight, "post_layernorm.weight");
   ckpt.load(final_norm_->bias, "post_layernorm.bias");
+  load_projection(ckpt, "visual_projection.weight");
 }
 
 torch::Tensor VitBackboneImpl::embed(const ModelInputs& inputs) {

@@ -5,7 +5,8 @@
 // CLIP's vision tower (model_type clip_vision_model: a CLIPVisionModel directory) is the
 // same with a patch convolution without bias, a LayerNorm after the embeddings
 // (pre_layrnorm, Hugging Face's spelling), quick_gelu layers and post_layernorm; its
-// visual_projection, where the checkpoint has one, is not applied.
+// visual_projection, where the checkpoint has one (a CLIPModel, a
+// CLIPVisionModelWithProjection), is the backbone's project().
 #include "lib/model/layer_stack.h"
 #include "lib/model/model_config.h"
 

@@ -6,9 +6,9 @@ writes their variants.
     learned position embeddings added, then a LayerNorm (pre_layrnorm);
   - pre-norm layers: h + attn(ln1(h)), h + fc2(quick_gelu(fc1(ln2(h)))), biases everywhere,
     scores scaled by 1/sqrt(head_dim); quick_gelu(x) = x * sigmoid(1.702 x);
-  - pooled: post_layernorm of the class token.
+  - pooled: post_layernorm of the class token; embedded: the pool times visual_projection.
 Text tower: token + position embeddings, the same layers under a causal mask that also hides
-padding, final_layer_norm; pooled at the first eos_token_id of each row.
+padding, final_layer_norm; pooled at the first eos_token_id of each row; embedded: times text_projection.
 """
 import math
 
@@ -42,6 +42,8 @@ class ClipLayer(nn.Module):
 
 
 class ClipVision(nn.Module):
+    projection_name = "visual_projection.weight"  # of the joint space, where stored
+
     def __init__(self, cfg):
         super().__init__()
         d, p = cfg["hidden_size"], cfg["patch_size"]
@@ -91,6 +93,8 @@ def layer_state(blocks):
 
 
 class ClipText(nn.Module):
+    projection_name = "text_projection.weight"
+
     def __init__(self, cfg):
         super().__init__()
         d = cfg["hidden_size"]
@@ -168,6 +172,6 @@ def vision_config():
 
 
 def with_projection(stored, cfg, gen):
-    """A CLIPVisionModelWithProjection also holds visual_projection; it is not applied."""
+    """A CLIPVisionModelWithProjection also holds visual_projection."""
     stored["visual_projection.weight"] = torch.randn(cfg["projection_dim"], cfg["hidden_size"], generator=gen)
     return stored

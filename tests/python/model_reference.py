@@ -216,6 +216,10 @@ def write_variant(outdir, name, model, cfg, dtype, prefix, shards, finish, seed)
     with torch.no_grad():
         tiers, pooled = model(**inputs)
     ref = dict(inputs, pool=pooled.contiguous())
+    # A tower with its joint-space projection in the checkpoint: the projected pool too.
+    projection = stored.get(getattr(model, "projection_name", None))
+    if projection is not None:
+        ref["embeds"] = (pooled @ projection.float().T).contiguous()
     ref.update({"tier_%d" % t: h for t, h in enumerate(tiers)})
     write_safetensors(os.path.join(outdir, name + "-reference.safetensors"), ref)
 

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
@@ -79,6 +80,17 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
   double pool_diff = (pooled - ref.get("pool")).abs().max().item<double>();
   std::printf("%s pool: max |diff| %.3g\n", name.c_str(), pool_diff);
   EXPECT_LT(pool_diff, 1e-4);
+  // CLIP's towers carry their projection to the joint space (the others have none).
+  const bool projected = name.rfind("clip", 0) == 0;
+  ASSERT_EQ(ref.contains("embeds"), projected);
+  EXPECT_EQ(backbone->projection_dim(), projected ? 16 : 0);
+  if (projected) {
+    double embed_diff = (backbone->project(pooled) - ref.get("embeds")).abs().max().item<double>();
+    std::printf("%s embeds: max |diff| %.3g\n", name.c_str(), embed_diff);
+    EXPECT_LT(embed_diff, 1e-4);
+  } else {
+    EXPECT_THROW(backbone->project(pooled), sherl::Error);
+  }
   // A tier has real magnitude: a match is not a match of zeros.
   EXPECT_GT(ref.get("tier_3").abs().max().item<double>(), 0.5);
 }
@@ -274,10 +286,24 @@ TEST_F(TextParity, ClipModelTowersAreBackbonesOfTheirOwn) {
                      "--tower text|vision");
   EXPECT_EQ(message([&] { sherl::backbone_identity((*dir_ / "clip-vision").string(), sherl::Tower::Text); }),
             (*dir_ / "clip-vision" / "config.json").string() + ": key 'model_type': 'clip_vision_model' has no text tower");
+  EXPECT_EQ(image->projection_dim(), 16);  // visual_projection, beside the text tower's
   const fs::path dir = fs::temp_directory_path() / ("sherl-clip-variant-" + std::to_string(::getpid()));
   model_with(clip, dir, "vision_config", nullptr);
   EXPECT_EQ(message([&] { sherl::load_backbone(dir.string(), torch::kCPU, sherl::Tower::Vision); }),
             (dir / "config.json").string() + ": key 'vision_config': missing: this CLIP directory has no vision tower");
+  // A projection that does not read the tower's width is refused, naming the tensor.
+  fs::remove_all(dir);
+  fs::copy(clip, dir);
+  {
+    sherl::SafetensorsFile weights((clip / "model.safetensors").string());
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& name : weights.names()) tensors[name] = weights.get(name).clone();
+    tensors["text_projection.weight"] = torch::zeros({16, 31});
+    sherl::write_safetensors((dir / "model.safetensors").string(), tensors);
+  }
+  EXPECT_EQ(message([&] { sherl::load_backbone(dir.string(), torch::kCPU, sherl::Tower::Text); }),
+            (dir / "model.safetensors").string() +
+                ": tensor 'text_projection.weight': shape [16, 31] where config.json implies [16, 32]");
   sherl::json text_config = sherl::read_json_file(config)["text_config"];
   text_config["hidden_act"] = "swish";
   model_with(clip, dir, "text_config", text_config);
