@@ -23,6 +23,7 @@
 #include "lib/model/backbone.h"
 #include "lib/shard/set_directory.h"
 #include "lib/shard/shard_set_writer.h"
+#include "lib/shard/stored_values.h"
 
 namespace fs = std::filesystem;
 
@@ -159,10 +160,11 @@ void remove_stale_temporaries(const std::string& dir, const std::vector<Block>& 
   remove_orphaned_temporaries(dir, is_shared_temp);
 }
 
-// One batch's tiers as stored: [B, T, n_tiers, d], and each example's length.
+// One batch's tiers as stored: [B, T, n_tiers, d] (and for i8 their scales [B, T, n_tiers]),
+// and each example's length.
 struct BatchTiers {
   std::vector<RawExample> examples;
-  torch::Tensor features, lengths;
+  torch::Tensor features, scales, lengths;
 };
 
 // Starts the backbone over one batch. On a GPU the inputs go through page-locked memory with
@@ -175,7 +177,14 @@ BatchTiers compute_batch(BackboneImpl& backbone, std::vector<RawExample> batch, 
   if (device.is_cuda()) host = pin(host);
   ModelInputs inputs = to_device(host, device);
   BatchTiers out;
-  out.features = compute_tiers(backbone, inputs, tiers).to(torch_dtype(dtype));
+  torch::Tensor values = compute_tiers(backbone, inputs, tiers);
+  if (dtype == FeatureDType::I8) {  // quantised where computed: a quarter of f32 crosses the bus
+    Int8Rows q = quantise_rows(values);
+    out.features = std::move(q.values);
+    out.scales = std::move(q.scales);
+  } else {
+    out.features = values.to(torch_dtype(dtype));
+  }
   out.lengths = backbone.token_mask(inputs).sum(1);
   out.examples = std::move(batch);
   return out;
@@ -185,9 +194,11 @@ BatchTiers compute_batch(BackboneImpl& backbone, std::vector<RawExample> batch, 
 // to the open shard (compression happens here). Runs on the shard-writing thread.
 void append_batch(ShardSetWriter& writer, const BatchTiers& b) {
   torch::Tensor features = to_host(b.features), lengths = to_host(b.lengths);
+  torch::Tensor scales = b.scales.defined() ? to_host(b.scales) : torch::Tensor();
   auto length = lengths.accessor<int64_t, 1>();
   for (size_t i = 0; i < b.examples.size(); ++i)
-    writer.append({b.examples[i].id, features[i].slice(0, 0, length[i]).contiguous(), b.examples[i].label});
+    writer.append({b.examples[i].id, features[i].slice(0, 0, length[i]).contiguous(), b.examples[i].label,
+                   scales.defined() ? scales[i].slice(0, 0, length[i]).contiguous() : torch::Tensor()});
 }
 
 ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, const InputPlan& plan,

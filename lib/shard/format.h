@@ -13,10 +13,14 @@
 
 namespace sherl {
 
-enum class FeatureDType { F32, F16, BF16 };
-std::string to_string(FeatureDType t);           // "f32", "f16", "bf16"
+// How feature values are stored. I8: int8 with one float32 scale per (token, tier) row, in
+// the dataset feature_scales (formats/shard.md; lib/shard/stored_values.h quantises).
+enum class FeatureDType { F32, F16, BF16, I8 };
+std::string to_string(FeatureDType t);           // "f32", "f16", "bf16", "i8"
 FeatureDType parse_feature_dtype(const std::string& s);  // throws sherl::Error
-size_t value_bytes(FeatureDType t);              // 4, 2, 2
+size_t value_bytes(FeatureDType t);              // 4, 2, 2, 1
+// Bytes one token row of `tiers` tiers of width d takes as stored (I8: with its scales).
+int64_t row_bytes(FeatureDType t, int64_t tiers, int64_t d);
 
 // Everything that describes a shard set; stored as attributes of every shard and in the
 // manifest. All shards of a set share it (shard_index aside).
@@ -70,6 +74,8 @@ class ShardFile {
   // [tiers][hidden_size] values of info().dtype (f16 and bf16 as their 16 bits), into `out`,
   // which has room for all of them (token_rows(begin, end) rows).
   void read_features(int64_t begin, int64_t end, void* out) const;
+  // The same rows' scales (dtype I8 only: [rows][tiers] float32) into `out`.
+  void read_scales(int64_t begin, int64_t end, float* out) const;
 
  private:
   struct Impl;

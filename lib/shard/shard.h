@@ -19,6 +19,7 @@ inline torch::ScalarType torch_dtype(FeatureDType t) {
     case FeatureDType::F32: return torch::kFloat32;
     case FeatureDType::F16: return torch::kFloat16;
     case FeatureDType::BF16: return torch::kBFloat16;
+    case FeatureDType::I8: return torch::kInt8;
   }
   return torch::kFloat32;
 }
@@ -28,6 +29,9 @@ struct ShardExample {
   int64_t id = 0;                // stable index in the source input
   torch::Tensor features;        // [tokens, N, d], float32 on read; any float dtype on write
   torch::Tensor label;           // int64 scalar (Class) or float32 [num_labels]
+  // Int8 features as an i8 shard stores them: their [tokens, N] float32 scales (undefined
+  // otherwise). Read so with stored_dtype; a writer of an i8 shard takes them as they are.
+  torch::Tensor scales;
 };
 
 // Writes one shard to a temporary name; commit() fsyncs and renames it into place, and
@@ -70,7 +74,8 @@ class ShardReader {
   ShardExample read(int64_t i) const;         // features converted to float32
   // Reads examples [begin, end) with one HDF5 read (cheapest for sequential passes). The
   // features are converted to float32, or with stored_dtype = true left in the shard's
-  // dtype (half the memory for f16/bf16 where the caller converts later anyway).
+  // dtype (half the memory for f16/bf16 where the caller converts later anyway; int8 with
+  // its scales for i8).
   std::vector<ShardExample> read_range(int64_t begin, int64_t end, bool stored_dtype = false) const;
 
  private:

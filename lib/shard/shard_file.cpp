@@ -54,6 +54,7 @@ struct ShardFile::Impl {
   ShardSetInfo info;
   int64_t shard_index = 0;
   h5::Handle file, features, feature_type;
+  h5::Handle scales;  // dtype I8: feature_scales
   int64_t n = 0, tiers = 0, d = 0;
   bool contiguous = false;
   std::vector<int64_t> offsets, ids, class_labels;
@@ -61,6 +62,10 @@ struct ShardFile::Impl {
 
   void open();
   void check_features();
+  void check_scales(hsize_t rows);
+  // Reads token rows [first, first + count[0]) of a token-row dataset into `out`.
+  void read_rows(hid_t ds, hid_t mem_type, int64_t begin, int64_t end, std::vector<hsize_t> count, void* out,
+                 const std::string& where) const;
   void load_offsets();
   void load_ids_and_labels();
 };
@@ -98,6 +103,19 @@ void ShardFile::Impl::check_features() {
     throw error_at(where, "stored type does not match attribute dtype '" + to_string(info.dtype) + "'");
   feature_type = layout::stored_type(info.dtype);
   contiguous = layout::is_contiguous(features.get(), where);
+  if (info.dtype == FeatureDType::I8) check_scales(dims[0]);
+}
+
+void ShardFile::Impl::check_scales(hsize_t rows) {
+  const std::string where = path + ": dataset '" + layout::kFeatureScales + "'";
+  scales = open_dataset(file.get(), layout::kFeatureScales, H5P_DEFAULT, path);
+  auto dims = h5::dims_of(scales.get(), where);
+  if (dims.size() != 2 || dims[0] != rows || static_cast<int64_t>(dims[1]) != tiers)
+    throw error_at(where, "shape " + shape_string(dims) + " does not match the [" + std::to_string(rows) + ", " +
+                              std::to_string(tiers) + "] rows of 'features' (dtype i8)");
+  h5::Handle type = h5::type(H5Dget_type(scales.get()), where, "cannot get type");
+  h5::Handle float32 = h5::type(H5Tcopy(H5T_IEEE_F32LE), where, "cannot copy float32 type");
+  if (H5Tequal(type.get(), float32.get()) <= 0) throw error_at(where, "stored type is not float32");
 }
 
 void ShardFile::Impl::load_offsets() {
@@ -175,20 +193,36 @@ int64_t ShardFile::token_rows(int64_t begin, int64_t end) const {
   return m.offsets[end] - m.offsets[begin];
 }
 
-void ShardFile::read_features(int64_t begin, int64_t end, void* out) const {
-  const Impl& m = *impl_;
-  hsize_t rows = static_cast<hsize_t>(token_rows(begin, end)), first = static_cast<hsize_t>(m.offsets[begin]);
+void ShardFile::Impl::read_rows(hid_t ds, hid_t mem_type, int64_t begin, int64_t end, std::vector<hsize_t> count,
+                                void* out, const std::string& where) const {
+  const auto first = static_cast<hsize_t>(offsets[begin]), rows = static_cast<hsize_t>(offsets[end] - offsets[begin]);
   if (rows == 0) return;
-  const std::string where = m.path + ": dataset 'features'";
-  hsize_t start[3] = {first, 0, 0}, count[3] = {rows, static_cast<hsize_t>(m.tiers), static_cast<hsize_t>(m.d)};
-  h5::Handle file_space = h5::space(H5Dget_space(m.features.get()), where, "cannot get dataspace");
-  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), where,
+  count.insert(count.begin(), rows);
+  std::vector<hsize_t> start(count.size(), 0);
+  start[0] = first;
+  h5::Handle file_space = h5::space(H5Dget_space(ds), where, "cannot get dataspace");
+  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), where,
             "cannot select token rows");
-  h5::Handle mem_space = h5::space(H5Screate_simple(3, count, nullptr), where, "cannot create dataspace");
-  h5::check(H5Dread(m.features.get(), m.feature_type.get(), mem_space.get(), file_space.get(), H5P_DEFAULT, out),
-            where,
+  h5::Handle mem_space =
+      h5::space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), where, "cannot create dataspace");
+  h5::check(H5Dread(ds, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, out), where,
             "cannot read examples " + std::to_string(begin) + ".." + std::to_string(end - 1) + " (token rows " +
                 std::to_string(first) + ".." + std::to_string(first + rows - 1) + ")");
+}
+
+void ShardFile::read_features(int64_t begin, int64_t end, void* out) const {
+  const Impl& m = *impl_;
+  token_rows(begin, end);  // range check
+  m.read_rows(m.features.get(), m.feature_type.get(), begin, end,
+              {static_cast<hsize_t>(m.tiers), static_cast<hsize_t>(m.d)}, out, m.path + ": dataset 'features'");
+}
+
+void ShardFile::read_scales(int64_t begin, int64_t end, float* out) const {
+  const Impl& m = *impl_;
+  token_rows(begin, end);
+  if (!m.scales.valid()) throw error_at(m.path, "dtype " + to_string(m.info.dtype) + " has no feature scales");
+  m.read_rows(m.scales.get(), H5T_NATIVE_FLOAT, begin, end, {static_cast<hsize_t>(m.tiers)}, out,
+              m.path + ": dataset '" + layout::kFeatureScales + "'");
 }
 
 }  // namespace sherl

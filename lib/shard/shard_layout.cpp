@@ -19,6 +19,8 @@ h5::Handle stored_type(FeatureDType dtype) {
       return h5::type(H5Tcopy(H5T_IEEE_F32LE), "HDF5", "cannot copy float32 type");
     case FeatureDType::BF16:
       return h5::type(H5Tcopy(H5T_STD_U16LE), "HDF5", "cannot copy uint16 type");
+    case FeatureDType::I8:
+      return h5::type(H5Tcopy(H5T_STD_I8LE), "HDF5", "cannot copy int8 type");
     case FeatureDType::F16: {
       // IEEE binary16 built the way h5py builds it, so h5py reads numpy float16.
       h5::Handle t = h5::type(H5Tcopy(H5T_IEEE_F32LE), "HDF5", "cannot copy float type");

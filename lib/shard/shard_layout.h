@@ -17,7 +17,9 @@ constexpr const char* kFeatures = "features";
 constexpr const char* kOffsets = "offsets";
 constexpr const char* kExampleId = "example_id";
 constexpr const char* kLabel = "label";
+constexpr const char* kFeatureScales = "feature_scales";  // dtype i8: [T, N] float32
 constexpr const char* kBf16Encoding = "bfloat16-bits";
+constexpr const char* kInt8Encoding = "int8-absmax-rows";
 
 // Readers refuse shards beyond these (no backbone comes near them); they also keep the
 // chunk size arithmetic far from overflow.
@@ -34,7 +36,7 @@ constexpr size_t kChunkCacheSlots = 1031;  // prime, well above the chunks the c
 // Token rows per features chunk for N tiers of width d.
 hsize_t feature_chunk_tokens(int64_t tiers, int64_t d, FeatureDType dtype);
 // The HDF5 type a dtype is stored as (and read into memory as, without conversion):
-// IEEE f32, IEEE f16 (a custom float type that h5py maps to float16), or uint16 bits.
+// IEEE f32, IEEE f16 (a custom float type that h5py maps to float16), uint16 bits, or int8.
 h5::Handle stored_type(FeatureDType dtype);
 // Whether a dataset's type is the stored type of dtype.
 bool is_stored_type(hid_t type, FeatureDType dtype);

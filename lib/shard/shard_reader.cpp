@@ -2,6 +2,7 @@
 #include "lib/core/error.h"
 #include "lib/core/float16.h"
 #include "lib/shard/shard.h"
+#include "lib/shard/stored_values.h"
 
 namespace sherl {
 namespace {
@@ -33,13 +34,22 @@ std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end, bo
   const auto& offsets = file_.offsets();
   const int64_t first = offsets[begin];
   const ShardSetInfo& info = file_.info();
-  torch::Tensor raw = torch::empty({rows, static_cast<int64_t>(info.tiers.size()), info.backbone.hidden_size},
-                                   torch_dtype(info.dtype));
+  const auto tiers = static_cast<int64_t>(info.tiers.size());
+  torch::Tensor raw = torch::empty({rows, tiers, info.backbone.hidden_size}, torch_dtype(info.dtype));
   file_.read_features(begin, end, raw.data_ptr());
-  torch::Tensor values = stored_dtype ? raw : to_float32(raw);
-  for (int64_t i = begin; i < end; ++i)
-    out.push_back({file_.ids()[i], values.narrow(0, offsets[i] - first, offsets[i + 1] - offsets[i]),
-                   labels_[i].clone()});  // int64 scalar (class) or float32 [num_labels]
+  torch::Tensor scales;
+  if (info.dtype == FeatureDType::I8) {
+    scales = torch::empty({rows, tiers}, torch::kFloat32);
+    file_.read_scales(begin, end, scales.data_ptr<float>());
+  }
+  torch::Tensor values = stored_dtype ? raw : scales.defined() ? dequantise_rows(raw, scales) : to_float32(raw);
+  const bool keep_scales = stored_dtype && scales.defined();
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t at = offsets[i] - first, tokens = offsets[i + 1] - offsets[i];
+    out.push_back({file_.ids()[i], values.narrow(0, at, tokens),
+                   labels_[i].clone(),  // int64 scalar (class) or float32 [num_labels]
+                   keep_scales ? scales.narrow(0, at, tokens) : torch::Tensor()});
+  }
   // Readers that convert check here; those that keep the stored dtype check the batches
   // they make (check_finite, sherl/workflows/batch_loader.h).
   if (!stored_dtype && !torch::isfinite(values).all().item<bool>())

@@ -1,6 +1,7 @@
 // Verification for `sherl-info --verify`: everything a reader trusts is re-checked, every
 // stored chunk is read (so HDF5 checks its Fletcher32 checksum), and the manifest is
 // compared with the files. Problems are collected, one line each, rather than thrown.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -31,8 +32,10 @@ int64_t block_end(const ShardFile& f, int64_t begin) {
 }
 
 // Whether `count` stored values of `dtype` at `values` are all finite: checked on their bits
-// (an all-ones exponent is Inf or NaN), so no conversion is needed.
+// (an all-ones exponent is Inf or NaN), so no conversion is needed. Int8 values always are
+// (their scales are checked apart).
 bool all_finite(const unsigned char* values, size_t count, FeatureDType dtype) {
+  if (dtype == FeatureDType::I8) return true;
   if (dtype == FeatureDType::F32) {
     for (size_t k = 0; k < count; ++k) {
       float v;
@@ -57,13 +60,26 @@ void check_examples(const ShardFile& f, int64_t begin, int64_t end, std::vector<
   const ShardSetInfo& info = f.info();
   const size_t row_values = info.tiers.size() * static_cast<size_t>(info.backbone.hidden_size);
   const size_t row_bytes = row_values * value_bytes(info.dtype);
-  buffer.resize(static_cast<size_t>(f.token_rows(begin, end)) * row_bytes);
+  const auto rows = static_cast<size_t>(f.token_rows(begin, end));
+  buffer.resize(rows * row_bytes);
   f.read_features(begin, end, buffer.data());
+  std::vector<float> scales;  // dtype i8: [rows][tiers]
+  if (info.dtype == FeatureDType::I8) {
+    scales.resize(rows * info.tiers.size());
+    f.read_scales(begin, end, scales.data());
+  }
   for (int64_t i = begin; i < end; ++i) {
     std::string which = "example " + std::to_string(i) + " (id " + std::to_string(f.ids()[i]) + ")";
     const size_t first = static_cast<size_t>(f.offsets()[i] - f.offsets()[begin]);
     if (!all_finite(buffer.data() + first * row_bytes, static_cast<size_t>(f.num_tokens(i)) * row_values, info.dtype))
       problems.push_back(f.path() + ": dataset 'features': " + which + " has NaN or infinite values");
+    if (!scales.empty()) {
+      const auto tiers = info.tiers.size();
+      const float* s = scales.data() + first * tiers;
+      if (!std::all_of(s, s + static_cast<size_t>(f.num_tokens(i)) * tiers,
+                       [](float v) { return std::isfinite(v) && v >= 0; }))
+        problems.push_back(f.path() + ": dataset 'feature_scales': " + which + " has NaN, infinite or negative scales");
+    }
     if (info.label_kind == LabelKind::Class) {
       int64_t c = f.class_labels()[i];
       if (c < 0 || c >= info.num_labels)

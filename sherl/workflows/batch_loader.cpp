@@ -6,6 +6,7 @@
 
 #include "lib/core/error.h"
 #include "lib/core/float16.h"
+#include "lib/shard/stored_values.h"
 
 namespace sherl {
 namespace {
@@ -20,25 +21,32 @@ std::vector<ReadBlock> blocks_of(const ShardSet& set, int64_t block_examples) {
   return blocks;
 }
 
-// Row i of tiers [B, T_max, positions or all tiers, d] = features [T, tiers, d] at those
-// tiers, as float32 (rows past T keep their zeros). Features are float16 as a rule:
-// converted here with the CPU's conversion instructions, straight into the batch (no
-// per-example LibTorch views: the loader makes 64 of these per batch).
-void copy_tiers(const torch::Tensor& features, const std::vector<int64_t>& positions, const torch::Tensor& tiers,
-                int64_t i) {
-  const int64_t T = features.size(0);
-  if (features.scalar_type() != torch::kFloat16 || !features.is_contiguous()) {
+// Row i of tiers [B, T_max, positions or all tiers, d] = the example's features [T, tiers, d]
+// at those tiers, as float32 (rows past T keep their zeros). Features are float16 or int8
+// with scales as a rule: converted here (f16 with the CPU's conversion instructions) straight
+// into the batch, with no per-example LibTorch views: the loader makes 64 of these per batch.
+void copy_tiers(const ShardExample& e, const std::vector<int64_t>& positions, const torch::Tensor& tiers, int64_t i) {
+  const torch::Tensor& features = e.features;
+  const int64_t T = features.size(0), stored = features.size(1), d = features.size(2);
+  const bool half = features.scalar_type() == torch::kFloat16 && features.is_contiguous();
+  const bool int8 = features.scalar_type() == torch::kInt8 && features.is_contiguous() &&
+                    e.scales.defined() && e.scales.is_contiguous();
+  if (!half && !int8) {
+    torch::Tensor values = e.scales.defined() ? dequantise_rows(features, e.scales) : features;
     torch::Tensor dst = tiers[i].slice(0, 0, T);
-    dst.copy_(positions.empty() ? features : features.index_select(1, torch::tensor(positions, torch::kInt64)));
+    dst.copy_(positions.empty() ? values : values.index_select(1, torch::tensor(positions, torch::kInt64)));
     return;
   }
-  const c10::Half* src = features.data_ptr<c10::Half>();
   float* out = tiers.data_ptr<float>() + i * tiers.stride(0);
-  if (positions.empty()) return half_to_float(src, out, features.numel());
-  const int64_t stored = features.size(1), d = features.size(2);
+  // Rows [row, row + n) of [T * stored] rows of d values into `to`.
+  auto convert = [&](int64_t row, int64_t n, float* to) {
+    if (half) return half_to_float(features.data_ptr<c10::Half>() + row * d, to, n * d);
+    dequantise_rows_into(features.data_ptr<int8_t>() + row * d, e.scales.data_ptr<float>() + row, n, d, to);
+  };
+  if (positions.empty()) return convert(0, T * stored, out);
   const int64_t kept = static_cast<int64_t>(positions.size());
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < kept; ++j) half_to_float(src + (t * stored + positions[j]) * d, out + (t * kept + j) * d, d);
+    for (int64_t j = 0; j < kept; ++j) convert(t * stored + positions[j], 1, out + (t * kept + j) * d);
 }
 
 }  // namespace
@@ -68,7 +76,7 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   int64_t* ids = batch.ids.data_ptr<int64_t>();
   for (int64_t i = 0; i < b; ++i) {
     const ShardExample& e = examples[i];
-    copy_tiers(e.features, tier_positions, batch.tiers, i);
+    copy_tiers(e, tier_positions, batch.tiers, i);
     std::fill(mask + i * t_max, mask + i * t_max + e.features.size(0), int64_t{1});
     ids[i] = e.id;
     TORCH_CHECK(e.label.sizes() == label0.sizes() && e.label.scalar_type() == label0.scalar_type(),
@@ -108,8 +116,8 @@ ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, i
   if (random_access) return plan;
   const ShardSetInfo& info = set.info();
   int64_t tokens = set.size() > 0 ? std::max<int64_t>(1, set.shards()[0]->num_tokens(0)) : 1;
-  int64_t example_bytes = tokens * static_cast<int64_t>(info.tiers.size()) * info.backbone.hidden_size *
-                          static_cast<int64_t>(c10::elementSize(torch_dtype(info.dtype)));  // buffered as stored
+  const int64_t example_bytes =  // buffered as stored
+      tokens * row_bytes(info.dtype, static_cast<int64_t>(info.tiers.size()), info.backbone.hidden_size);
   plan.shuffle_buffer = std::max<int64_t>(batch_size, buffer_bytes / std::max<int64_t>(1, example_bytes));
   return plan;
 }
@@ -153,7 +161,8 @@ void BatchLoader::produce() {
       if (static_cast<int64_t>(pending.size()) == batch_size_) emit(pending);
     };
     for (const ReadBlock& block : plan_.blocks) {
-      // Examples stay in the stored dtype (f16: half the bytes to copy and buffer) until
+      // Examples stay in the stored dtype (f16: half the bytes to copy and buffer; i8: a
+      // quarter) until
       // collate_examples converts them into the batch.
       for (auto& e : set_.shards()[block.shard]->read_range(block.begin, block.end, /*stored_dtype=*/true)) {
         if (plan_.shuffle_buffer <= 0) {
@@ -161,6 +170,7 @@ void BatchLoader::produce() {
           continue;
         }
         e.features = e.features.clone();  // read_range's examples share one block of memory
+        if (e.scales.defined()) e.scales = e.scales.clone();
         buffer.push_back(std::move(e));
         if (static_cast<int64_t>(buffer.size()) < plan_.shuffle_buffer) continue;
         size_t pick = rng() % buffer.size();

@@ -266,11 +266,15 @@ json consolidate(const ConsolidateOptions& o) {
   if (!val.empty()) val_writer = std::make_unique<SplitWriter>(val_dir, info, o, std::move(val_tokens));
   else remove_split(val_dir);  // a validation set of an earlier run would be taken for this one's
   Progress progress("sherl-consolidate", set.size(), o.quiet);
+  // Into the same dtype, the stored values are copied as they are (an i8 set is not
+  // quantised again); the writer checks that they are finite.
+  const bool as_stored = set.info().dtype == o.dtype;
   int64_t position = 0;
   for (const auto& shard : set.shards())
     for (int64_t begin = 0; begin < shard->size(); begin += 256) {
-      for (auto& e : shard->read_range(begin, std::min(shard->size(), begin + 256))) {
+      for (auto& e : shard->read_range(begin, std::min(shard->size(), begin + 256), as_stored)) {
         e.features = e.features.index_select(1, position_index);
+        if (e.scales.defined()) e.scales = e.scales.index_select(1, position_index);
         (in_val[position++] ? *val_writer : train_writer).add(e);
       }
       progress.advance(std::min<int64_t>(256, shard->size() - begin));

@@ -2,6 +2,7 @@
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
+#include "lib/shard/stored_values.h"
 #include "sherl/method/adapted_model_loading.h"
 #include "sherl/report/predictions.h"
 
@@ -17,8 +18,7 @@ std::string join(const std::vector<std::string>& names) {
 // The adapter was trained on tiers rounded to the shards' dtype; rounding here too makes
 // predictions on raw input equal those on shards of the same input.
 torch::Tensor round_like_training(const torch::Tensor& tiers, const AdapterInfo& info) {
-  std::string dtype = info.training.value("feature_dtype", "f32");
-  return tiers.to(torch_dtype(parse_feature_dtype(dtype))).to(torch::kFloat32);
+  return round_to_stored(tiers, parse_feature_dtype(info.training.value("feature_dtype", "f32")));
 }
 
 }  // namespace

@@ -118,6 +118,54 @@ assert worst <= 1e-4, worst
 PY
 }
 
+@test "an i8 cache: half the f16 bytes, readable by h5py, and train, eval and predict work on it" {
+  local data=/usr/share/datasets/fashion-mnist
+  sherl-extract --model "$SHERL_VIT" --input $data/train-images-idx3-ubyte.gz --labels $data/train-labels-idx1-ubyte.gz \
+    --select-labels 5,6,7,8,9 --per-label 40 --examples-per-shard 64 --dtype i8 --out "$WORK/train" --quiet
+  sherl-extract --model "$SHERL_VIT" --input $data/t10k-images-idx3-ubyte.gz --labels $data/t10k-labels-idx1-ubyte.gz \
+    --select-labels 5,6,7,8,9 --per-label 20 --dtype i8 --out "$WORK/test" --quiet
+  run sherl-info --verify "$WORK/train"
+  [ "$status" -eq 0 ]
+  sherl-info --json "$WORK/train" > "$WORK/i8.json"
+  sherl-info --json "$SMALL/train" > "$WORK/f16.json"
+  # The same examples as the f16 set, within half a scale of each row; about half its raw bytes.
+  $PY - "$WORK/i8.json" "$WORK/f16.json" "$WORK/train/shard-00000.h5" "$SMALL/train/shard-00000.h5" <<'PY'
+import json, sys
+import h5py, numpy as np
+i8, f16 = (json.load(open(p)) for p in sys.argv[1:3])
+assert i8["info"]["dtype"] == "i8" and f16["info"]["dtype"] == "f16"
+ratio = i8["feature_bytes_uncompressed"] / f16["feature_bytes_uncompressed"]
+assert 0.5 < ratio < 0.53, ratio
+with h5py.File(sys.argv[3]) as a, h5py.File(sys.argv[4]) as b:
+    assert a["features"].dtype == np.int8 and a["features"].attrs["encoding"] == "int8-absmax-rows"
+    scales = a["feature_scales"][:]
+    x = a["features"][:].astype(np.float32) * scales[..., None]   # formats/shard.md's formula
+    y = b["features"][:].astype(np.float32)
+    assert (a["example_id"][:] == b["example_id"][:]).all()
+    assert (np.abs(x - y) <= scales[..., None] * 0.5 + np.abs(y) * 2e-3 + 1e-6).all()
+PY
+  sherl-consolidate --input "$WORK/train" --out "$WORK/cons" --val-fraction 0.2 --dtype i8 --quiet > /dev/null
+  run sherl-info --verify "$WORK/cons/train"
+  [ "$status" -eq 0 ]
+  sherl-train --model "$SHERL_VIT" --train "$WORK/cons/train" --val "$WORK/cons/val" --out "$WORK/run" \
+    --epochs 3 --warmup 2 --threads 1 --quiet > /dev/null
+  run sherl-eval --adapter "$WORK/run" --model "$SHERL_VIT" --data "$WORK/test" --threads 1 --predictions "$WORK/eval.tsv"
+  [ "$status" -eq 0 ]
+  echo "$output" | $PY -c 'import json, sys; m = json.load(sys.stdin); assert 0.3 < m["accuracy"] <= 1, m'
+  # predict rounds raw tiers as the i8 training shards were: the same outputs as eval.
+  sherl-predict --adapter "$WORK/run" --model "$SHERL_VIT" --input $data/t10k-images-idx3-ubyte.gz \
+    --labels $data/t10k-labels-idx1-ubyte.gz --limit 300 --threads 1 > "$WORK/predict.tsv"
+  $PY - "$WORK/eval.tsv" "$WORK/predict.tsv" <<'PY'
+import sys
+ev = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[1]).read().splitlines()[1:]}
+pr = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[2]).read().splitlines()[1:]}
+assert len(ev) == 100
+worst = max(max(abs(float(a) - float(b)) for a, b in zip(pr[i][2].split(","), r[2].split(","))) for i, r in ev.items())
+assert all(pr[i][1] == r[1] for i, r in ev.items())
+assert worst <= 1e-4, worst
+PY
+}
+
 @test "predict streams into a pipe and exits cleanly when the reader stops" {
   sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/run" --epochs 1 --threads 1 --quiet > /dev/null
   run bash -c "set -o pipefail; zcat $FMNIST/t10k-images-idx3-ubyte.gz | sherl-predict --adapter '$WORK/run' \

@@ -13,9 +13,11 @@ import h5py
 import numpy as np
 
 
-def to_float32(raw, dtype):
+def to_float32(raw, dtype, scales=None):
     if dtype == "bf16":
         return (raw.astype(np.uint32) << 16).view(np.float32)
+    if dtype == "i8":
+        return raw.astype(np.float32) * scales[..., None]
     return raw.astype(np.float32)
 
 
@@ -28,7 +30,9 @@ def main(shard, prefix):
         assert feats.attrs["dtype"] == dtype
         offsets = f["offsets"][:]
         # Read example by example, as a training loader would.
-        parts = [to_float32(feats[offsets[i]:offsets[i + 1]], dtype) for i in range(len(offsets) - 1)]
+        scales = f["feature_scales"] if dtype == "i8" else None
+        rows = [slice(offsets[i], offsets[i + 1]) for i in range(len(offsets) - 1)]
+        parts = [to_float32(feats[r], dtype, scales[r] if scales is not None else None) for r in rows]
         values = np.concatenate(parts) if parts else np.zeros((0,) + feats.shape[1:], np.float32)
         values.astype("<f4").tofile(prefix + ".features.f32")
         summary = {

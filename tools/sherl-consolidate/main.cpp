@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "seed of the validation split")->capture_default_str();
   app.add_option("--sample", o.sample, "examples measured for redundancy (0: all)")->capture_default_str();
   app.add_option("--examples-per-shard", o.examples_per_shard, "examples per output shard")->capture_default_str();
-  app.add_option("--dtype", dtype, "stored dtype of the output")->check(CLI::IsMember({"f16", "bf16", "f32"}))
+  app.add_option("--dtype", dtype, "stored dtype of the output (i8: int8 with a scale per row)")
+      ->check(CLI::IsMember({"f16", "bf16", "f32", "i8"}))
       ->capture_default_str();
   std::string layout = "contiguous";
   app.add_option("--layout", layout,

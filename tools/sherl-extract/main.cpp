@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
   app.add_option("--late-layers", o.late_layers, "late layers K the tiers are cut for")->capture_default_str();
   app.add_option("--tiers", tiers, "tiers to store: 'all' or a comma list (0 = embeddings); the last is always kept")
       ->capture_default_str();
-  app.add_option("--dtype", dtype, "stored dtype")->check(CLI::IsMember({"f16", "bf16", "f32"}))->capture_default_str();
+  app.add_option("--dtype", dtype, "stored dtype (i8: int8 with a scale per row)")
+      ->check(CLI::IsMember({"f16", "bf16", "f32", "i8"}))
+      ->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "examples per forward pass")->check(sherl::at_least(1))
       ->capture_default_str();
   app.add_option("--examples-per-shard", o.examples_per_shard, "examples per shard file")->check(sherl::at_least(1))

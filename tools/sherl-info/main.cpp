@@ -62,8 +62,8 @@ Summary summarize(const std::string& path) {
     s.shard_index = reader.shard_index();
     add_shard(s, reader);
   }
-  s.raw_feature_bytes = s.tokens * static_cast<int64_t>(s.info.tiers.size()) * s.info.backbone.hidden_size *
-                        static_cast<int64_t>(sherl::value_bytes(s.info.dtype));
+  s.raw_feature_bytes =
+      s.tokens * sherl::row_bytes(s.info.dtype, static_cast<int64_t>(s.info.tiers.size()), s.info.backbone.hidden_size);
   return s;
 }
 

@@ -3,6 +3,7 @@
 // batch built with LibTorch operations.
 #include <gtest/gtest.h>
 
+#include "lib/shard/stored_values.h"
 #include "sherl/workflows/batch_loader.h"
 
 namespace sherl {
@@ -42,6 +43,22 @@ TEST(Collate, PadsMasksAndSelectsTiersInEveryDtype) {
       EXPECT_TRUE(torch::equal(b.labels, torch::tensor({0, 1, 2}, torch::kInt64)));
     }
   }
+}
+
+// Int8 features with their scales (an i8 shard read as stored) are dequantised into the batch
+// exactly as the shard reader dequantises them.
+TEST(Collate, DequantisesInt8FeaturesAsTheReaderDoes) {
+  torch::manual_seed(1);
+  auto floats = examples(torch::kFloat32);
+  std::vector<ShardExample> int8 = floats;
+  for (size_t i = 0; i < floats.size(); ++i) {
+    Int8Rows q = quantise_rows(floats[i].features);
+    int8[i].features = q.values;
+    int8[i].scales = q.scales;
+    floats[i].features = dequantise_rows(q.values, q.scales);
+  }
+  for (const std::vector<int64_t>& positions : {std::vector<int64_t>{}, std::vector<int64_t>{1, 4}})
+    EXPECT_TRUE(torch::equal(collate_examples(int8, positions).tiers, collate_examples(floats, positions).tiers));
 }
 
 TEST(Collate, StacksRegressionAndMultiLabelTargets) {

@@ -9,6 +9,7 @@
 #include "lib/core/atomic_file.h"
 #include "lib/core/json.h"
 #include "lib/shard/shard.h"
+#include "lib/shard/stored_values.h"
 #include "shard_test_util.h"
 
 namespace sherl {
@@ -61,7 +62,7 @@ TEST_P(Interop, H5pyReadsValuesBitExact) {
   EXPECT_EQ(summary["offsets"].back(), 3000 + 17 + 5 + 197 + 1 + 1);
   EXPECT_NE(summary["filters"].dump().find("32015"), std::string::npos) << summary["filters"];
 
-  torch::Tensor want = concat_features(examples);
+  torch::Tensor want = round_to_stored(concat_features(examples), GetParam());  // i8: formats/shard.md's formula
   torch::Tensor got = tensor_from_file(dir.file("py.features.f32"), torch::kFloat32, want.sizes());
   EXPECT_TRUE(torch::equal(want, got));
 }
@@ -93,6 +94,7 @@ TEST_P(Interop, H5dumpReadsStoredValues) {
   torch::Tensor want = concat_features(examples);
   if (GetParam() == FeatureDType::BF16)
     want = want.to(torch::kBFloat16).view(torch::kInt16).to(torch::kInt32).bitwise_and(0xffff).to(torch::kFloat64);
+  if (GetParam() == FeatureDType::I8) want = quantise_rows(want).values;  // the stored integers
   want = want.to(torch::kFloat64).flatten();
   std::vector<double> got = h5dump_values(dump);
   ASSERT_EQ(static_cast<int64_t>(got.size()), want.numel()) << dump.substr(0, 400);
@@ -102,7 +104,8 @@ TEST_P(Interop, H5dumpReadsStoredValues) {
   EXPECT_NE(header.find("FLETCHER32"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, Interop, ::testing::Values(FeatureDType::F32, FeatureDType::F16, FeatureDType::BF16),
+INSTANTIATE_TEST_SUITE_P(Dtypes, Interop,
+                         ::testing::Values(FeatureDType::F32, FeatureDType::F16, FeatureDType::BF16, FeatureDType::I8),
                          [](const auto& p) { return to_string(p.param); });
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Write-then-read of ragged features: bit-exact in every dtype, compression setting and
-// layout (chunked, contiguous).
+// Write-then-read of ragged features: bit-exact in every dtype (i8: the values its formula
+// gives), compression setting and layout (chunked, contiguous).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +8,7 @@
 #include "lib/core/hash.h"
 #include "lib/shard/hdf5_util.h"
 #include "lib/shard/shard.h"
+#include "lib/shard/stored_values.h"
 #include "shard_test_util.h"
 
 namespace sherl {
@@ -41,6 +42,9 @@ TEST_P(RoundTrip, RaggedFeaturesBitExact) {
   std::string path = dir.file("shard-00000.h5");
   std::string sha = test::write_shard(path, info, examples, 5, GetParam().compression, GetParam().contiguous);
   EXPECT_EQ(sha, sha256_file(path));
+  // What a shard of this dtype returns: the values themselves but for i8's quantisation.
+  for (auto& e : examples) e.features = round_to_stored(e.features, info.dtype);
+  if (info.dtype == FeatureDType::I8) EXPECT_FALSE(torch::equal(examples[1].features, test::ragged_examples(info)[1].features));
 
   ShardReader reader(path);
   EXPECT_EQ(reader.contiguous(), GetParam().contiguous);
@@ -63,7 +67,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{FeatureDType::BF16, {3, true}}, Case{FeatureDType::F16, {0, true}},
                       Case{FeatureDType::BF16, {9, false}}, Case{FeatureDType::F32, {1, false}},
                       Case{FeatureDType::F16, {1, true}, true}, Case{FeatureDType::BF16, {1, true}, true},
-                      Case{FeatureDType::F32, {0, true}, true}),
+                      Case{FeatureDType::F32, {0, true}, true}, Case{FeatureDType::I8, {3, true}},
+                      Case{FeatureDType::I8, {0, true}}, Case{FeatureDType::I8, {1, true}, true}),
     [](const auto& p) {
       return to_string(p.param.dtype) + "_level" + std::to_string(p.param.compression.zstd_level) +
              (p.param.compression.shuffle ? "_shuffle" : "_noshuffle") + (p.param.contiguous ? "_contiguous" : "");
@@ -232,12 +237,39 @@ TEST(ShardReader, RefusesImplausibleHiddenSizeAndTiers) {
 }
 
 TEST(ShardTypes, NamesRoundTrip) {
-  for (auto t : {FeatureDType::F32, FeatureDType::F16, FeatureDType::BF16})
+  for (auto t : {FeatureDType::F32, FeatureDType::F16, FeatureDType::BF16, FeatureDType::I8})
     EXPECT_EQ(parse_feature_dtype(to_string(t)), t);
   for (auto k : {LabelKind::Class, LabelKind::Regression, LabelKind::MultiLabel})
     EXPECT_EQ(parse_label_kind(to_string(k)), k);
   EXPECT_THROW(parse_feature_dtype("f8"), Error);
   EXPECT_EQ(torch_dtype(FeatureDType::BF16), torch::kBFloat16);
+}
+
+// An i8 shard read as stored gives the int8 values and their scales; written as they are into
+// another i8 shard (as consolidation does), they are not quantised again: the same bytes.
+TEST(RoundTrip, Int8ReadAsStoredCopiesLosslessly) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::I8, 3, 8);
+  auto examples = test::ragged_examples(info);
+  for (auto& e : examples) e.features = e.features * 1.37 + 0.01;  // not on the int8 grid
+  test::write_shard(dir.file("a.h5"), info, examples);
+  ShardReader a(dir.file("a.h5"));
+  auto stored = a.read_range(0, a.size(), /*stored_dtype=*/true);
+  ASSERT_EQ(stored[1].features.scalar_type(), torch::kInt8);
+  ASSERT_EQ(stored[1].scales.sizes(), (std::vector<int64_t>{3000, 3}));
+  EXPECT_TRUE(torch::equal(dequantise_rows(stored[1].features, stored[1].scales), a.read(1).features));
+  test::write_shard(dir.file("b.h5"), info, stored);
+  ShardReader b(dir.file("b.h5"));
+  for (int64_t i = 0; i < a.size(); ++i) {
+    auto again = b.read_range(i, i + 1, true);
+    EXPECT_TRUE(torch::equal(again[0].features, stored[static_cast<size_t>(i)].features)) << i;
+    EXPECT_TRUE(torch::equal(again[0].scales, stored[static_cast<size_t>(i)].scales)) << i;
+  }
+  // Int8 features are only taken for an i8 shard, and with scales of their shape.
+  auto f16 = test::test_info(FeatureDType::F16, 3, 8);
+  EXPECT_THROW(test::write_shard(dir.file("c.h5"), f16, stored), Error);
+  stored[0].scales = torch::Tensor();
+  EXPECT_THROW(test::write_shard(dir.file("d.h5"), info, stored), Error);
 }
 
 }  // namespace

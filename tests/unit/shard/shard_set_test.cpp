@@ -180,6 +180,33 @@ TEST(VerifyShardSet, FindsNonFiniteValuesOfEveryDtypeByTheirBits) {
   }
 }
 
+// An i8 shard's values are checked through their scales: a NaN or negative scale is found.
+TEST(VerifyShardSet, FindsBadScalesOfInt8Shards) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::I8);
+  test::write_shard(dir.file("s.h5"), info, test::ragged_examples(info));
+  EXPECT_TRUE(verify_shard_file(dir.file("s.h5")).empty());
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), -1.0f}) {
+    register_zstd_filter();
+    hid_t file = H5Fopen(dir.file("s.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    hid_t dataset = H5Dopen2(file, "feature_scales", H5P_DEFAULT);
+    hid_t space = H5Dget_space(dataset);
+    hsize_t start[2] = {1 + 3000 + 4, 1}, count[2] = {1, 1};  // example 2, token 4, tier 1
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+    hid_t one = H5Screate_simple(2, count, nullptr);
+    EXPECT_GE(H5Dwrite(dataset, H5T_NATIVE_FLOAT, one, space, H5P_DEFAULT, &bad), 0);
+    H5Sclose(one);
+    H5Sclose(space);
+    H5Dclose(dataset);
+    H5Fclose(file);
+    auto problems = verify_shard_file(dir.file("s.h5"));
+    ASSERT_EQ(problems.size(), 1u) << bad;
+    EXPECT_EQ(problems[0], dir.file("s.h5") +
+                               ": dataset 'feature_scales': example 2 (id 114) has NaN, infinite or negative scales");
+  }
+}
+
 TEST(ShardWriter, RefusesNonFiniteFeatures) {
   ScratchDir dir;
   auto info = test::test_info(FeatureDType::F16);
