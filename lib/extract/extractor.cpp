@@ -218,6 +218,30 @@ ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, cons
   return info;
 }
 
+// The estimate of what this run writes: its blocks less the bytes of their shards already
+// on disk (kept, or replaced through a temporary that frees them on commit).
+CacheEstimate estimate_of(const ExtractOptions& o, const InputPlan& plan, const ShardSetInfo& info,
+                          const std::vector<Block>& blocks) {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const Block& b : blocks) ranges.emplace_back(b.begin, b.end);
+  return estimate_cache(o.input, plan, info, ranges, tokens_per_image(o.model_dir, o.input.tower), o.out_dir);
+}
+
+void check_free_space(const ExtractOptions& o, const std::vector<Block>& blocks, const CacheEstimate& e) {
+  int64_t present = 0;
+  for (const Block& b : blocks) {
+    std::error_code ec;
+    const auto size = fs::file_size(fs::path(o.out_dir) / shard_file_name(b.index), ec);
+    if (!ec) present += static_cast<int64_t>(size);
+  }
+  if (e.free_bytes < 0 || e.bytes - present <= e.free_bytes) return;
+  throw error_at(o.out_dir, "the features need up to " + human_bytes(e.bytes - present) + " (" +
+                                std::to_string(e.examples) + " examples, " + std::to_string(e.tokens) +
+                                " token rows of " + std::to_string(e.row_bytes) + " bytes) but " +
+                                human_bytes(e.free_bytes) + " is free at " + e.free_at +
+                                ": free space, store fewer --tiers or a narrower --dtype (i8), or pass --no-space-check");
+}
+
 std::string labels_digest(const InputSpec& in) { return in.labels_path.empty() ? "" : sha256_file(in.labels_path); }
 
 }  // namespace
@@ -277,8 +301,12 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   InputPlan plan = plan_input(o.input);
   if (plan.selected == 0) throw error_at(display_of(o.input), "no examples to extract (empty input or nothing selected)");
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
-  create_output_directory(o.out_dir);
   std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
+  ExtractReport report;
+  if (o.estimate_only || o.check_free_space) report.estimate = estimate_of(o, plan, info, blocks);
+  if (o.estimate_only) return report;
+  if (o.check_free_space) check_free_space(o, blocks, report.estimate);
+  create_output_directory(o.out_dir);
   const json identity = run_identity(o, info, plan, labels_digest(o.input));
   claim_directory(o.out_dir, identity, o.overwrite);
   // Partitions write disjoint blocks and may run at once; two runs over the same blocks may not.
@@ -291,7 +319,6 @@ ExtractReport run_extraction(const ExtractOptions& o) {
     throw error_at(o.out_dir, conflict + ": another extraction claimed it meanwhile");
 
   remove_stale_temporaries(o.out_dir, blocks, part_manifest_name(o.partition, o.partitions));
-  ExtractReport report;
   ShardSetWriter set(o.out_dir, info, o.compression);
   std::vector<bool> done(blocks.size(), false);
   for (size_t b = 0; b < blocks.size(); ++b) {

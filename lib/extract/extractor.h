@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "lib/extract/cache_estimate.h"
 #include "lib/input/source.h"
 #include "lib/shard/shard.h"
 
@@ -30,6 +31,8 @@ struct ExtractOptions {
   torch::ScalarType precision = torch::kFloat32;  // of the frozen forward pass (--precision)
   bool quiet = false;
   bool overwrite = false;          // replace a shard set (or files) not made by this extraction
+  bool estimate_only = false;      // --estimate: the estimate alone, nothing written
+  bool check_free_space = true;    // refuse to start when the estimate exceeds the free space
   std::string command_line;
 };
 
@@ -39,8 +42,11 @@ struct ExtractReport {
   int64_t shards_kept = 0;         // complete shards found from an earlier run
   bool manifest_written = false;   // false while other partitions are still missing
   double seconds = 0;
+  CacheEstimate estimate;          // of this run's shards, made before anything was written
 };
 
+// Extracts (or with estimate_only, only estimates). Throws before writing anything when the
+// estimate exceeds the free space at --out (unless check_free_space is off).
 ExtractReport run_extraction(const ExtractOptions& options);
 
 // Resolves "--tiers" for a backbone of `num_layers` layers cut for `late_layers`: "all" is

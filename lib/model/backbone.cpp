@@ -145,6 +145,12 @@ Backbone load_backbone(const std::string& model_dir, torch::Device device, Tower
                                        "clip_text_model, t5, mt5, llama, mistral, qwen2)");
 }
 
+int64_t tokens_per_image(const std::string& model_dir, Tower tower) {
+  ModelConfig config(model_dir, tower);
+  if (backbone_family(config.require_string("model_type")) != BackboneFamily::Vision) return 0;
+  return vit_token_count(config);
+}
+
 BackboneIdentity backbone_identity(const std::string& model_dir, Tower tower) {
   ModelConfig config(model_dir, tower);
   BackboneIdentity id;

@@ -116,6 +116,10 @@ Backbone load_backbone(const std::string& model_dir, torch::Device device = torc
 // refused naming the key before any memory is allocated for it). load_backbone does it too.
 void check_backbone_config(const std::string& model_dir, Tower tower = Tower::Whole);
 
+// The tokens an image backbone makes of every image, from config.json alone; 0 for a text
+// backbone (its inputs' lengths say).
+int64_t tokens_per_image(const std::string& model_dir, Tower tower = Tower::Whole);
+
 // config + weights hashes and dimensions, without building the model.
 BackboneIdentity backbone_identity(const std::string& model_dir, Tower tower = Tower::Whole);
 

@@ -20,15 +20,21 @@ const EncoderLayerNames kVitLayerNames{"attention.attention.query", "attention.a
 
 }  // namespace
 
+int64_t vit_token_count(const ModelConfig& config) {
+  const int64_t image_size = config.require_positive_int("image_size");
+  const int64_t patch_size = config.require_positive_int("patch_size");
+  if (patch_size > image_size) throw config.error("patch_size", "larger than image_size");
+  const int64_t per_side = image_size / patch_size;
+  return per_side * per_side + 1;
+}
+
 VitBackboneImpl::VitBackboneImpl(const ModelConfig& config)
     : config_(read_encoder_config(config)), clip_(config_.model_type == "clip_vision_model") {
+  num_tokens_ = vit_token_count(config);
   image_size_ = config.require_positive_int("image_size");
   patch_size_ = config.require_positive_int("patch_size");
   num_channels_ = config.get_int("num_channels", 3);
   if (num_channels_ <= 0) throw config.error("num_channels", "must be positive");
-  if (patch_size_ > image_size_) throw config.error("patch_size", "larger than image_size");
-  const int64_t per_side = image_size_ / patch_size_;
-  num_tokens_ = per_side * per_side + 1;
   const bool qkv_bias = config.get_bool("qkv_bias", true);
 
   const int64_t d = config_.hidden_size;

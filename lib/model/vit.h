@@ -12,6 +12,9 @@
 
 namespace sherl {
 
+// The tokens of every image: (image_size / patch_size)^2 patches and the class token.
+int64_t vit_token_count(const ModelConfig& config);
+
 // Where both CLIP towers keep a layer's tensors (relative to "encoder.layers.<i>").
 const EncoderLayerNames& clip_layer_names();
 

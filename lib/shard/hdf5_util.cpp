@@ -15,10 +15,15 @@ void init() {
     // full disk) HDF5 1.10 keeps a file it could not close and crashes closing it again
     // in its exit handler; every file sherl writes is closed explicitly before that.
     H5dont_atexit();
-    // Our errors are one-line messages; HDF5's stack dumps would bury them.
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     if (H5Zfilter_avail(kZstdFilterId) <= 0) H5Zregister(zstd_filter_class());
   });
+  // Our errors are one-line messages; HDF5's stack dumps would bury them. A thread-safe
+  // HDF5 keeps this setting per thread: every thread that calls HDF5 comes here first.
+  thread_local bool silenced = false;
+  if (!silenced) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    silenced = true;
+  }
 }
 
 namespace {

@@ -11,7 +11,9 @@
 
 namespace sherl::h5 {
 
-// Silences HDF5's automatic error printing and registers the zstd filter; idempotent.
+// Silences HDF5's automatic error printing (in the calling thread: a thread-safe HDF5 keeps
+// it per thread) and registers the zstd filter; idempotent and cheap, so that every entry
+// point that may run on a worker thread calls it.
 void init();
 
 // The most specific description HDF5 left on its error stack for the last failure

@@ -192,6 +192,7 @@ ShardWriter::ShardWriter(const std::string& path, const ShardSetInfo& info, int6
 ShardWriter::~ShardWriter() = default;
 
 void ShardWriter::append(const ShardExample& example) {
+  h5::init();  // appends run on extraction's shard-writing thread
   if (impl_->committed) throw error_at(impl_->path, "append after commit");
   if (!torch::isfinite(example.features).all().item<bool>() ||
       (example.scales.defined() && !torch::isfinite(example.scales).all().item<bool>()))
@@ -213,6 +214,7 @@ void ShardWriter::append(const ShardExample& example) {
 int64_t ShardWriter::size() const { return static_cast<int64_t>(impl_->ids.size()); }
 
 std::string ShardWriter::commit() {
+  h5::init();
   Impl& m = *impl_;
   if (m.committed) throw error_at(m.path, "commit called twice");
   if (m.contiguous_tokens > 0 && m.offsets.back() != m.contiguous_tokens)

@@ -558,3 +558,63 @@ PY
   run sherl-consolidate --input "$SET/train" --out "$WORK/loop1" --quiet
   [[ "$output" == *"--out $WORK/loop1: is a loop of symbolic links"* ]]
 }
+
+@test "extract --estimate prints the cache's bytes from the input's tokens, writes nothing, and bounds the real size" {
+  IMAGES=(--model "$SHERL_VIT" --input "$FMNIST/train-images-idx3-ubyte.gz" --labels "$FMNIST/train-labels-idx1-ubyte.gz"
+          --select-labels 5,6,7,8,9 --per-label 40 --quiet)
+  run sherl-extract "${IMAGES[@]}" --estimate --out "$WORK/est"
+  [ "$status" -eq 0 ]
+  [ ! -e "$WORK/est" ]
+  # 200 images of 50 tokens; 6 tiers of 128 values: 1536 bytes a row in f16, 6 x (128 + 4) in i8.
+  echo "$output" | $PY -c '
+import json, sys
+e = json.load(sys.stdin)
+assert (e["examples"], e["tokens"], e["bytes_per_token_row"]) == (200, 10000, 1536), e
+assert e["bytes"] == 10000 * 1536 + 200 * 24 and e["fits"] and e["free_bytes"] > 0, e'
+  [ "$(sherl-extract "${IMAGES[@]}" --dtype i8 --estimate --out "$WORK/est" | $PY -c 'import json,sys; print(json.load(sys.stdin)["bytes_per_token_row"])')" -eq 792 ]
+  # The real shards: compressed, so at most the estimate, and not far below it.
+  sherl-extract "${IMAGES[@]}" --out "$WORK/set"
+  estimate=$(sherl-extract "${IMAGES[@]}" --estimate --out "$WORK/other" | $PY -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')
+  actual=$(cat "$WORK"/set/shard-*.h5 | wc -c)
+  echo "estimate $estimate actual $actual"
+  [ "$actual" -le "$estimate" ] && [ "$actual" -ge $((estimate * 7 / 10)) ]
+  # Text: the input is tokenised to count ([CLS] ... [SEP]): 3 + 4 + 6 tokens of one tier of 8 values.
+  mkdir -p "$WORK/bert"
+  echo '{"model_type": "bert", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+    "intermediate_size": 16, "vocab_size": 8, "type_vocab_size": 2, "max_position_embeddings": 512}' > "$WORK/bert/config.json"
+  printf '%s\n' '[PAD]' '[UNK]' '[CLS]' '[SEP]' a b > "$WORK/bert/vocab.txt"
+  printf 'sentence\tlabel\na\tx\na b\ty\nb b b b\tx\n' > "$WORK/text.tsv"
+  printf 'not read' > "$WORK/bert/model.safetensors"
+  run sherl-extract --model "$WORK/bert" --input "$WORK/text.tsv" --estimate --out "$WORK/text-est"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  echo "$output" | $PY -c '
+import json, sys
+e = json.load(sys.stdin)
+assert (e["examples"], e["tokens"], e["bytes_per_token_row"], e["bytes"]) == (3, 13, 16, 13 * 16 + 3 * 24), e'
+}
+
+@test "extract refuses to start when the estimate exceeds the free space; --no-space-check meets the full disk cleanly" {
+  mkdir -p "$WORK/small"
+  if ! unshare -m sh -c "mount -t tmpfs -o size=1m tmpfs '$WORK/small'" 2> "$WORK/mount.err"; then
+    skip "cannot mount a 1 MiB tmpfs in a private mount namespace here: $(cat "$WORK/mount.err")"
+  fi
+  # In a private mount namespace, so that the tmpfs goes when the shell ends.
+  run unshare -m bash -c '
+    mount -t tmpfs -o size=1m tmpfs "$1/small" || exit 99
+    args=(--model "$2" --input "$3/train-images-idx3-ubyte.gz" --labels "$3/train-labels-idx1-ubyte.gz"
+          --select-labels 5,6,7,8,9 --per-label 40 --quiet)
+    sherl-extract "${args[@]}" --out "$1/small/set"; echo "refused=$?"
+    [ -e "$1/small/set" ] && echo "left: $(ls -A "$1/small/set")"
+    sherl-extract "${args[@]}" --no-space-check --out "$1/small/set"; echo "full=$?"
+    echo "temporaries: $(find "$1/small" -name ".*tmp*" | wc -l)"
+  ' _ "$WORK" "$SHERL_VIT" "$FMNIST"
+  echo "$output"
+  [[ "$output" == *"$WORK/small/set: the features need up to 14.7 MiB (200 examples, 10000 token rows of 1536 bytes) but "*" is free at $WORK/small/set: free space, store fewer --tiers or a narrower --dtype (i8), or pass --no-space-check"* ]]
+  [[ "$output" == *"refused=1"* ]]
+  [[ "$output" != *"left:"* ]]
+  [[ "$output" == *"full=1"* ]]
+  [[ "$output" == *"No space left on device"* ]]
+  [[ "$output" == *"temporaries: 0"* ]]
+  [[ "$output" != *"HDF5-DIAG"* ]]  # one line, not HDF5's error stack
+}

@@ -2,6 +2,7 @@
 // zstd-compressed HDF5 shards (formats/shard.md).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
 #include "lib/core/output_directory.h"
+#include "lib/core/json.h"
 #include "lib/extract/extractor.h"
 #include "lib/input/input_options.h"
 #include "lib/input/spool.h"
@@ -38,7 +40,7 @@ int main(int argc, char** argv) {
   std::string input, tiers = "all", dtype = "f16", shard = "0/1", precision = "f32", task = "classify", tower;
   sherl::ComputeOptions compute;
   bool no_shuffle = false;
-  bool merge = false;
+  bool merge = false, estimate = false, no_space_check = false;
   app.add_option("--model", o.model_dir, "Hugging Face model directory (config.json, *.safetensors)");
   sherl::add_raw_input_options(app, input, o.input);
   app.add_option("--tower", tower, "the tower of a CLIPModel directory to extract: text or vision")
@@ -67,6 +69,9 @@ int main(int argc, char** argv) {
   app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label")->check(sherl::at_least(1));
   app.add_option("--limit", o.input.limit, "keep the first N selected examples")->check(sherl::at_least(1));
   app.add_flag("--merge", merge, "only merge the partitions' manifests in --out into manifest.json");
+  app.add_flag("--estimate", estimate,
+               "print the bytes this run's shards will take and the free space at --out (JSON), then stop");
+  app.add_flag("--no-space-check", no_space_check, "start even when the estimate exceeds the free space at --out");
   app.add_flag("--overwrite", o.overwrite, "replace a shard set in --out made from another model, input or tier set");
   app.add_flag("--quiet", o.quiet, "no progress line");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
@@ -90,11 +95,37 @@ int main(int argc, char** argv) {
     if (!tower.empty()) o.input.tower = sherl::parse_tower(tower);
     o.command_line = sherl::command_line(argc, argv);
     parse_partition(shard, o);
+    o.estimate_only = estimate;
+    o.check_free_space = !no_space_check;
+    // A directory made here for the spools goes again when the run leaves nothing in it
+    // (--estimate, a refusal).
+    std::error_code ec;
+    const bool out_existed = std::filesystem::exists(o.out_dir, ec);
+    std::shared_ptr<void> remove_if_new_and_empty(nullptr, [&](void*) {
+      if (!out_existed) std::filesystem::remove(o.out_dir, ec);  // fails, harmlessly, unless empty
+    });
     sherl::create_output_directory(o.out_dir);
-    // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
-    sherl::InputSpools spools = sherl::prepare_input_files(input, o.input, o.out_dir);
-    o.source_name = input;
-    sherl::ExtractReport r = sherl::run_extraction(o);
+    sherl::ExtractReport r;
+    {
+      // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.
+      sherl::InputSpools spools = sherl::prepare_input_files(input, o.input, o.out_dir);
+      o.source_name = input;
+      r = sherl::run_extraction(o);
+    }
+    if (estimate) {
+      const sherl::CacheEstimate& e = r.estimate;
+      std::cout << sherl::json{{"examples", e.examples},
+                               {"tokens", e.tokens},
+                               {"bytes_per_token_row", e.row_bytes},
+                               {"bytes", e.bytes},
+                               {"bytes_per_example", e.examples > 0 ? e.bytes / e.examples : 0},
+                               {"free_bytes", e.free_bytes},
+                               {"free_at", e.free_at},
+                               {"fits", e.free_bytes < 0 || e.bytes <= e.free_bytes}}
+                       .dump()
+                << "\n";
+      return 0;
+    }
     if (!o.quiet)
       std::cerr << "sherl-extract: " << r.examples << " examples in " << r.shards_written << " new shard(s), "
                 << r.shards_kept << " kept, " << r.seconds << " s"
