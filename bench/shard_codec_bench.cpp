@@ -54,9 +54,9 @@ Result measure(const std::vector<sherl::ShardExample>& examples, sherl::ShardSet
     writer.commit();
   }
   r.write_s = seconds_since(start);
-  int64_t value_bytes = info.dtype == sherl::FeatureDType::F32 ? 4 : 2;
   int64_t raw = 0;
-  for (const auto& ex : examples) raw += ex.features.numel() * value_bytes;
+  for (const auto& ex : examples)
+    raw += ex.features.size(0) * sherl::row_bytes(info.dtype, ex.features.size(1), ex.features.size(2));
   r.ratio = static_cast<double>(raw) / static_cast<double>(fs::file_size(path));
 
   sherl::ShardReader reader(path);

@@ -10,6 +10,9 @@ namespace {
 
 // Per example beside its features: offsets, example_id and a class label (int64 each).
 constexpr int64_t kExampleBytes = 3 * 8;
+// Per shard, stored uncompressed at worst: a partly filled last chunk of the features
+// (256 KiB) and of the three per-example datasets (128 KiB each), and the metadata.
+constexpr int64_t kShardBytes = (256 + 3 * 128 + 64) << 10;
 
 int64_t token_rows(const InputSpec& spec, const InputPlan& plan, const std::vector<std::pair<int64_t, int64_t>>& ranges) {
   auto source = open_source(spec, plan);
@@ -42,7 +45,8 @@ CacheEstimate estimate_cache(const InputSpec& spec, const InputPlan& plan, const
   e.tokens = tokens_per_image > 0 ? e.examples * tokens_per_image : token_rows(spec, plan, ranges);
   e.row_bytes = row_bytes(info.dtype, static_cast<int64_t>(info.tiers.size()), info.backbone.hidden_size);
   const int64_t label_bytes = info.label_kind == LabelKind::Class ? 0 : 4 * info.num_labels - 8;
-  e.bytes = e.tokens * e.row_bytes + e.examples * (kExampleBytes + label_bytes);
+  e.bytes = e.tokens * e.row_bytes + e.examples * (kExampleBytes + label_bytes) +
+            static_cast<int64_t>(ranges.size()) * kShardBytes;
   free_space(out_dir, e);
   return e;
 }

@@ -17,9 +17,10 @@ struct CacheEstimate {
   int64_t examples = 0;    // the examples this run writes (its partition's)
   int64_t tokens = 0;      // their token rows
   int64_t row_bytes = 0;   // bytes of one token row as stored (tiers x d values, i8's scales)
-  int64_t bytes = 0;       // the features uncompressed and the per-example datasets: an upper bound
+  int64_t bytes = 0;       // features uncompressed, per-example datasets, a shard's overhead: an upper bound
   int64_t free_bytes = -1; // available to this user where the set goes; -1 when unknown
   std::string free_at;     // the existing directory whose file system was asked
+  bool fits() const { return free_bytes < 0 || bytes <= free_bytes; }
 };
 
 // The estimate for the selected examples at positions [begin, end) of each range (a

@@ -218,24 +218,21 @@ ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, cons
   return info;
 }
 
-// The estimate of what this run writes: its blocks less the bytes of their shards already
-// on disk (kept, or replaced through a temporary that frees them on commit).
+// The estimate of what this run writes: its blocks whose shard is not there yet (a shard of
+// an earlier run is kept as a rule; --estimate and the check agree on this).
 CacheEstimate estimate_of(const ExtractOptions& o, const InputPlan& plan, const ShardSetInfo& info,
                           const std::vector<Block>& blocks) {
   std::vector<std::pair<int64_t, int64_t>> ranges;
-  for (const Block& b : blocks) ranges.emplace_back(b.begin, b.end);
+  for (const Block& b : blocks) {
+    std::error_code ec;
+    if (!fs::exists(fs::path(o.out_dir) / shard_file_name(b.index), ec)) ranges.emplace_back(b.begin, b.end);
+  }
   return estimate_cache(o.input, plan, info, ranges, tokens_per_image(o.model_dir, o.input.tower), o.out_dir);
 }
 
-void check_free_space(const ExtractOptions& o, const std::vector<Block>& blocks, const CacheEstimate& e) {
-  int64_t present = 0;
-  for (const Block& b : blocks) {
-    std::error_code ec;
-    const auto size = fs::file_size(fs::path(o.out_dir) / shard_file_name(b.index), ec);
-    if (!ec) present += static_cast<int64_t>(size);
-  }
-  if (e.free_bytes < 0 || e.bytes - present <= e.free_bytes) return;
-  throw error_at(o.out_dir, "the features need up to " + human_bytes(e.bytes - present) + " (" +
+void check_free_space(const ExtractOptions& o, const CacheEstimate& e) {
+  if (e.fits()) return;
+  throw error_at(o.out_dir, "the features need up to " + human_bytes(e.bytes) + " (" +
                                 std::to_string(e.examples) + " examples, " + std::to_string(e.tokens) +
                                 " token rows of " + std::to_string(e.row_bytes) + " bytes) but " +
                                 human_bytes(e.free_bytes) + " is free at " + e.free_at +
@@ -305,7 +302,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   ExtractReport report;
   if (o.estimate_only || o.check_free_space) report.estimate = estimate_of(o, plan, info, blocks);
   if (o.estimate_only) return report;
-  if (o.check_free_space) check_free_space(o, blocks, report.estimate);
+  if (o.check_free_space) check_free_space(o, report.estimate);
   create_output_directory(o.out_dir);
   const json identity = run_identity(o, info, plan, labels_digest(o.input));
   claim_directory(o.out_dir, identity, o.overwrite);

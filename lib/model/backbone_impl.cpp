@@ -66,10 +66,11 @@ torch::Tensor BackboneImpl::project(const torch::Tensor& pooled) const {
 void BackboneImpl::load_projection(const Checkpoint& checkpoint, const std::string& name) {
   if (!checkpoint.contains(name)) return;
   const std::vector<int64_t> shape = checkpoint.shape(name);
-  const int64_t width = shape.size() == 2 ? shape[0] : 0;
-  auto options = torch::nn::LinearOptions(hidden_size(), std::max<int64_t>(width, 1)).bias(false);
-  projection_ = register_module("projection", torch::nn::Linear(options));
-  checkpoint.load(projection_->weight, name);  // refuses any shape but [p, hidden_size()]
+  const int64_t width = shape.size() == 2 && shape[0] >= 1 ? shape[0] : 1;
+  // Refused, naming the tensor, before a hostile shape allocates anything.
+  if (shape.size() != 2 || shape[0] < 1 || shape[1] != hidden_size()) checkpoint.get(name, {width, hidden_size()});
+  projection_ = register_module("projection", torch::nn::Linear(torch::nn::LinearOptions(hidden_size(), width).bias(false)));
+  checkpoint.load(projection_->weight, name);
 }
 
 torch::Tensor BackboneImpl::end_of_text_positions(const torch::Tensor&) const {

@@ -211,6 +211,7 @@ void ShardFile::Impl::read_rows(hid_t ds, hid_t mem_type, int64_t begin, int64_t
 }
 
 void ShardFile::read_features(int64_t begin, int64_t end, void* out) const {
+  h5::init();  // readers run on the batch loader's thread
   const Impl& m = *impl_;
   token_rows(begin, end);  // range check
   m.read_rows(m.features.get(), m.feature_type.get(), begin, end,
@@ -218,6 +219,7 @@ void ShardFile::read_features(int64_t begin, int64_t end, void* out) const {
 }
 
 void ShardFile::read_scales(int64_t begin, int64_t end, float* out) const {
+  h5::init();
   const Impl& m = *impl_;
   token_rows(begin, end);
   if (!m.scales.valid()) throw error_at(m.path, "dtype " + to_string(m.info.dtype) + " has no feature scales");

@@ -20,6 +20,8 @@ constexpr const char* kLabel = "label";
 constexpr const char* kFeatureScales = "feature_scales";  // dtype i8: [T, N] float32
 constexpr const char* kBf16Encoding = "bfloat16-bits";
 constexpr const char* kInt8Encoding = "int8-absmax-rows";
+// The largest i8 scale whose products with -127..127 stay finite in float32.
+constexpr float kMaxInt8Scale = 3.4028234663852886e38f / 127.0f;
 
 // Readers refuse shards beyond these (no backbone comes near them); they also keep the
 // chunk size arithmetic far from overflow.

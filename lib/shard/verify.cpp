@@ -13,6 +13,7 @@
 #include "lib/core/hash.h"
 #include "lib/shard/format.h"
 #include "lib/shard/shard_info.h"
+#include "lib/shard/shard_layout.h"  // kMaxInt8Scale
 
 namespace sherl {
 namespace {
@@ -77,8 +78,9 @@ void check_examples(const ShardFile& f, int64_t begin, int64_t end, std::vector<
       const auto tiers = info.tiers.size();
       const float* s = scales.data() + first * tiers;
       if (!std::all_of(s, s + static_cast<size_t>(f.num_tokens(i)) * tiers,
-                       [](float v) { return std::isfinite(v) && v >= 0; }))
-        problems.push_back(f.path() + ": dataset 'feature_scales': " + which + " has NaN, infinite or negative scales");
+                       [](float v) { return v >= 0 && v <= layout::kMaxInt8Scale; }))  // false for NaN
+        problems.push_back(f.path() + ": dataset 'feature_scales': " + which +
+                           " has NaN, infinite, negative or overflowing scales");
     }
     if (info.label_kind == LabelKind::Class) {
       int64_t c = f.class_labels()[i];

@@ -199,10 +199,18 @@ train_args() {
   diff <(echo "$before") <(checksums "$WORK/run/checkpoint" | grep -v ' ./model-2.pt$')
 }
 
-@test "full disk (a small tmpfs): extract and train stop with 'No space left on device', keeping what is complete" {
+@test "full disk (a small tmpfs): extract refuses to start, or with --no-space-check stops with 'No space left on device', as train does, keeping what is complete" {
   tmpfs_available || skip "cannot mount a tmpfs in a private mount namespace (needs CAP_SYS_ADMIN)"
-  # 8 MiB hold two shards of 50 examples (3.3 MB each) but not the third
+  # The estimate (uncompressed) exceeds the 8 MiB: refused before anything is written.
   run on_small_tmpfs 8m "$WORK/disk" - "${EXTRACT[@]}" --out "$WORK/disk/set"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == "sherl-extract: error: $WORK/disk/set: the features need up to 13.1 MiB (150 examples, 7500 token rows of 1536 bytes) but 8.0 MiB is free at $WORK/disk/set: free space, store fewer --tiers or a narrower --dtype (i8), or pass --no-space-check" ]]
+  [ ! -e "$WORK/disk.after/set" ]
+  rm -rf "$WORK/disk.after"
+  # 8 MiB hold two shards of 50 examples (3.3 MB each) but not the third
+  run on_small_tmpfs 8m "$WORK/disk" - "${EXTRACT[@]}" --no-space-check --out "$WORK/disk/set"
   echo "$output"
   [ "$status" -eq 1 ]
   [ "${#lines[@]}" -eq 1 ]

@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
                                {"bytes_per_example", e.examples > 0 ? e.bytes / e.examples : 0},
                                {"free_bytes", e.free_bytes},
                                {"free_at", e.free_at},
-                               {"fits", e.free_bytes < 0 || e.bytes <= e.free_bytes}}
+                               {"fits", e.fits()}}
                        .dump()
                 << "\n";
       return 0;

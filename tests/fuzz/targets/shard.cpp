@@ -92,7 +92,7 @@ void build(Bytes& in, const std::string& path) {
   for (int64_t t = 0; t < tiers; ++t) info.tiers.push_back(in.flag(8) ? in.integer(t) : t);
   if (in.flag(8)) info.tiers.clear();
   info.late_layers = in.integer(1);
-  info.dtype = FeatureDType(in.small(3));
+  info.dtype = FeatureDType(in.small(4));
   info.label_kind = LabelKind(in.small(3));
   info.num_labels = in.integer(info.label_kind == LabelKind::Regression ? 1 : 3);
   const int64_t names = std::min<int64_t>(info.num_labels, 4) + in.small(2);
@@ -141,6 +141,15 @@ void build(Bytes& in, const std::string& path) {
     bool raw_bits = info.dtype == FeatureDType::BF16 && type == stored.get();
     add_dataset(file.get(), layout::kFeatures, type, raw_bits ? H5T_NATIVE_UINT16 : H5T_NATIVE_FLOAT, dims,
                 raw_bits ? static_cast<const void*>(bits.data()) : values.data(), chunked, path);
+    // i8's scales: present or not, of the features' rows or not, any values.
+    if (info.dtype == FeatureDType::I8 && !in.flag(8)) {
+      std::vector<hsize_t> scale_dims{dims[0], hsize_t(tiers)};
+      if (in.flag(8)) scale_dims[size_t(in.small(2))] += 1;
+      std::vector<float> scales(scale_dims[0] * scale_dims[1]);
+      for (float& s : scales) s = in.value();
+      add_dataset(file.get(), layout::kFeatureScales, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, scale_dims, scales.data(),
+                  chunked, path);
+    }
   }
   if (!in.flag(16))
     add_dataset(file.get(), layout::kOffsets, H5T_STD_I64LE, H5T_NATIVE_INT64, {hsize_t(offsets.size())},

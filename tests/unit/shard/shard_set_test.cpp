@@ -112,25 +112,31 @@ TEST(VerifyShardSet, ReportsMissingShardTempFileAndDuplicateIds) {
   EXPECT_TRUE(any_contains(verify_shard_set(dup.path()), "dataset 'example_id': id 100 occurs more than once"));
 }
 
-// Overwrites one feature value of a written shard in place (what a bit flip or a foreign
+// Overwrites one value of a dataset of a written shard in place (what a bit flip or a foreign
 // writer could leave), through the HDF5 library: the writer itself refuses non-finite values.
-// The value is of `mem_type` (HDF5 converts it to the stored type).
+// The value is of `mem_type` (HDF5 converts it to the stored type); `at` is its index.
 template <typename T>
-void poke_feature(const std::string& path, hsize_t row, hsize_t tier, hsize_t column, T value,
-                  hid_t mem_type = H5T_NATIVE_FLOAT) {
+void poke(const std::string& path, const char* name, std::vector<hsize_t> at, T value,
+          hid_t mem_type = H5T_NATIVE_FLOAT) {
   register_zstd_filter();
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(file, 0);
-  hid_t dataset = H5Dopen2(file, "features", H5P_DEFAULT);
+  hid_t dataset = H5Dopen2(file, name, H5P_DEFAULT);
   hid_t space = H5Dget_space(dataset);
-  hsize_t start[3] = {row, tier, column}, count[3] = {1, 1, 1};
-  H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
-  hid_t one = H5Screate_simple(3, count, nullptr);
+  const std::vector<hsize_t> count(at.size(), 1);
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, at.data(), nullptr, count.data(), nullptr);
+  hid_t one = H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr);
   EXPECT_GE(H5Dwrite(dataset, mem_type, one, space, H5P_DEFAULT, &value), 0);
   H5Sclose(one);
   H5Sclose(space);
   H5Dclose(dataset);
   H5Fclose(file);
+}
+
+template <typename T>
+void poke_feature(const std::string& path, hsize_t row, hsize_t tier, hsize_t column, T value,
+                  hid_t mem_type = H5T_NATIVE_FLOAT) {
+  poke(path, "features", {row, tier, column}, value, mem_type);
 }
 
 TEST(VerifyShardSet, ReportsNonFiniteFeatures) {
@@ -180,30 +186,19 @@ TEST(VerifyShardSet, FindsNonFiniteValuesOfEveryDtypeByTheirBits) {
   }
 }
 
-// An i8 shard's values are checked through their scales: a NaN or negative scale is found.
+// An i8 shard's values are checked through their scales: a NaN or negative scale, or one
+// whose products overflow float32 (readers would refuse it), is found.
 TEST(VerifyShardSet, FindsBadScalesOfInt8Shards) {
   ScratchDir dir;
   auto info = test::test_info(FeatureDType::I8);
   test::write_shard(dir.file("s.h5"), info, test::ragged_examples(info));
   EXPECT_TRUE(verify_shard_file(dir.file("s.h5")).empty());
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(), -1.0f}) {
-    register_zstd_filter();
-    hid_t file = H5Fopen(dir.file("s.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    ASSERT_GE(file, 0);
-    hid_t dataset = H5Dopen2(file, "feature_scales", H5P_DEFAULT);
-    hid_t space = H5Dget_space(dataset);
-    hsize_t start[2] = {1 + 3000 + 4, 1}, count[2] = {1, 1};  // example 2, token 4, tier 1
-    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
-    hid_t one = H5Screate_simple(2, count, nullptr);
-    EXPECT_GE(H5Dwrite(dataset, H5T_NATIVE_FLOAT, one, space, H5P_DEFAULT, &bad), 0);
-    H5Sclose(one);
-    H5Sclose(space);
-    H5Dclose(dataset);
-    H5Fclose(file);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), -1.0f, std::numeric_limits<float>::max() / 100}) {
+    poke(dir.file("s.h5"), "feature_scales", {1 + 3000 + 4, 1}, bad);  // example 2, token 4, tier 1
     auto problems = verify_shard_file(dir.file("s.h5"));
     ASSERT_EQ(problems.size(), 1u) << bad;
     EXPECT_EQ(problems[0], dir.file("s.h5") +
-                               ": dataset 'feature_scales': example 2 (id 114) has NaN, infinite or negative scales");
+                               ": dataset 'feature_scales': example 2 (id 114) has NaN, infinite, negative or overflowing scales");
   }
 }
 
