@@ -70,6 +70,16 @@ learns_word_presence() {
   learns_task csv clip_vision_model "" --tower vision
 }
 
+# Sets the text_config eos_token_id of the CLIPModel in $WORK/model to $1.
+set_clip_eos_token_id() {
+  $PY - "$WORK/model/config.json" "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["text_config"]["eos_token_id"] = int(sys.argv[2])
+json.dump(c, open(sys.argv[1], "w"))
+PY
+}
+
 @test "CLIP: a CLIPModel needs --tower; pairs and text after <|endoftext|> are refused; the towers are separate backbones" {
   $PY "$SHERL_ROOT/tests/python/make_text_task.py" clip "$WORK"
   run sherl-extract --model "$WORK/model" --input "$WORK/test.tsv" --out "$WORK/whole" --quiet
@@ -100,12 +110,7 @@ learns_word_presence() {
   [[ "$output" == *"ids.jsonl:2: CLIP pools at token 1 of 4"* ]]
   printf '{"input_ids": [5, 6, %s], "label": "none"}\n{"input_ids": [5, 300, 6], "label": "none"}\n' "$eos" > "$WORK/argmax.jsonl"
   sherl-extract --model "$WORK/model" --tower text --input "$WORK/argmax.jsonl" --limit 1 --out "$WORK/argmax1" --quiet
-  $PY - "$WORK/model/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["text_config"]["eos_token_id"] = 2
-json.dump(c, open(sys.argv[1], "w"))
-PY
+  set_clip_eos_token_id 2
   run sherl-extract --model "$WORK/model" --tower text --input "$WORK/argmax.jsonl" --out "$WORK/argmax" --quiet
   [ "$status" -eq 1 ]
   [[ "$output" == *"argmax.jsonl:2: CLIP pools at token 1 of 3"* ]]
@@ -113,12 +118,7 @@ PY
   run sherl-extract --model "$WORK/model" --tower text --input "$WORK/test.tsv" --out "$WORK/short" --max-length 2 --quiet
   [ "$status" -eq 1 ]
   [[ "$output" == *"vocab.json: max_length 2 leaves no room for the text"* ]]
-  $PY - "$WORK/model/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["text_config"]["eos_token_id"] = 7
-json.dump(c, open(sys.argv[1], "w"))
-PY
+  set_clip_eos_token_id 7
   run sherl-extract --model "$WORK/model" --tower text --input "$WORK/test.tsv" --out "$WORK/eos" --quiet
   [ "$status" -eq 1 ]
   [[ "$output" == *"config.json: key 'eos_token_id': 7 is not $WORK/model/vocab.json's <|endoftext|>"* ]]

@@ -74,6 +74,23 @@ assert (chunked["features"][:] == contiguous["features"][:]).all()
 PY
 }
 
+# Succeeds when every one of the 100 rows of eval's predictions ($1) has predict's row ($2,
+# which may hold more ids) with the same class and outputs within 1e-4: the same model on the
+# same values, only the batch shapes (BLAS blocking) differ.
+same_predictions() {
+  $PY - "$1" "$2" <<'PY'
+import sys
+ev = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[1]).read().splitlines()[1:]}
+pr = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[2]).read().splitlines()[1:]}
+assert len(ev) == 100
+worst = 0.0
+for i, row in ev.items():
+    assert pr[i][1] == row[1], (i, pr[i], row)
+    worst = max(worst, max(abs(float(a) - float(b)) for a, b in zip(pr[i][2].split(","), row[2].split(","))))
+assert worst <= 1e-4, worst
+PY
+}
+
 @test "train then eval: metrics JSON, predictions, curve and log" {
   # 6 steps in all: a warm-up of 2 (not the default 100) lets the learning rate reach its
   # peak, so that the adapter learns something to evaluate.
@@ -103,19 +120,8 @@ for k in ("macro_f1", "mcc"): assert k in m
   sherl-predict --adapter "$WORK/run" --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz \
     --labels $FMNIST/t10k-labels-idx1-ubyte.gz --limit 300 --threads 1 > "$WORK/predict-all.tsv"
   # predict sees the first 300 test images (the eval shards' 20 per class of 5-9 end at
-  # image 253); keep the ids that the eval shards hold
-  $PY - "$WORK/eval.tsv" "$WORK/predict-all.tsv" <<'PY'
-import sys
-ev = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[1]).read().splitlines()[1:]}
-pr = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[2]).read().splitlines()[1:]}
-assert len(ev) == 100
-worst = 0.0
-for i, row in ev.items():
-    assert pr[i][1] == row[1], (i, pr[i], row)
-    worst = max(worst, max(abs(float(a) - float(b)) for a, b in zip(pr[i][2].split(","), row[2].split(","))))
-# the same model on the same values; only the batch shapes (BLAS blocking) differ
-assert worst <= 1e-4, worst
-PY
+  # image 253); the ids that the eval shards hold must agree
+  same_predictions "$WORK/eval.tsv" "$WORK/predict-all.tsv"
 }
 
 @test "an i8 cache: half the f16 bytes, readable by h5py, and train, eval and predict work on it" {
@@ -155,15 +161,7 @@ PY
   # predict rounds raw tiers as the i8 training shards were: the same outputs as eval.
   sherl-predict --adapter "$WORK/run" --model "$SHERL_VIT" --input $data/t10k-images-idx3-ubyte.gz \
     --labels $data/t10k-labels-idx1-ubyte.gz --limit 300 --threads 1 > "$WORK/predict.tsv"
-  $PY - "$WORK/eval.tsv" "$WORK/predict.tsv" <<'PY'
-import sys
-ev = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[1]).read().splitlines()[1:]}
-pr = {l.split("\t")[0]: l.split("\t")[:3] for l in open(sys.argv[2]).read().splitlines()[1:]}
-assert len(ev) == 100
-worst = max(max(abs(float(a) - float(b)) for a, b in zip(pr[i][2].split(","), r[2].split(","))) for i, r in ev.items())
-assert all(pr[i][1] == r[1] for i, r in ev.items())
-assert worst <= 1e-4, worst
-PY
+  same_predictions "$WORK/eval.tsv" "$WORK/predict.tsv"
 }
 
 @test "predict streams into a pipe and exits cleanly when the reader stops" {
