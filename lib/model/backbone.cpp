@@ -37,8 +37,8 @@ SizeKeys size_keys(const ModelConfig& config) {
 }
 
 template <typename Model>
-Backbone build(const ModelConfig& config, const std::string& model_dir, torch::Device device) {
-  auto model = std::make_shared<Model>(config);
+Backbone build(const ModelConfig& config, const std::string& model_dir, torch::Device device, BackboneScope scope) {
+  auto model = std::make_shared<Model>(config, scope);
   model->load(model_dir);
   for (auto& p : model->parameters()) p.set_requires_grad(false);
   model->eval();
@@ -128,16 +128,16 @@ void check_backbone_config(const std::string& model_dir, Tower tower) {
   check_config_fits_checkpoint(config, model_dir);
 }
 
-Backbone load_backbone(const std::string& model_dir, torch::Device device, Tower tower) {
+Backbone load_backbone(const std::string& model_dir, torch::Device device, Tower tower, BackboneScope scope) {
   ModelConfig config(model_dir, tower);
   std::string type = config.require_string("model_type");
   check_config_fits_checkpoint(config, model_dir);
   switch (backbone_family(type)) {
-    case BackboneFamily::Bert: return build<BertBackboneImpl>(config, model_dir, device);
-    case BackboneFamily::Vision: return build<VitBackboneImpl>(config, model_dir, device);
-    case BackboneFamily::T5: return build<T5BackboneImpl>(config, model_dir, device);
-    case BackboneFamily::Decoder: return build<LlamaBackboneImpl>(config, model_dir, device);
-    case BackboneFamily::ClipText: return build<ClipTextBackboneImpl>(config, model_dir, device);
+    case BackboneFamily::Bert: return build<BertBackboneImpl>(config, model_dir, device, scope);
+    case BackboneFamily::Vision: return build<VitBackboneImpl>(config, model_dir, device, scope);
+    case BackboneFamily::T5: return build<T5BackboneImpl>(config, model_dir, device, scope);
+    case BackboneFamily::Decoder: return build<LlamaBackboneImpl>(config, model_dir, device, scope);
+    case BackboneFamily::ClipText: return build<ClipTextBackboneImpl>(config, model_dir, device, scope);
     case BackboneFamily::Unknown: break;
   }
   throw config.error("model_type", "'" + type +

@@ -97,6 +97,15 @@ class BackboneImpl : public torch::nn::Module {
 
 using Backbone = std::shared_ptr<BackboneImpl>;
 
+// What of a backbone load_backbone builds and loads: all of it, or only what the late route
+// runs (the last K layers, the final norm, pooling and projection), which is all that
+// training and evaluation from cached tiers need: no early layers and no embedding tables
+// are allocated then (embed() and the early layers refuse to run).
+struct BackboneScope {
+  int64_t late_layers_only = 0;  // 0: the whole backbone; K: its last K layers
+  bool whole() const { return late_layers_only == 0; }
+};
+
 // The inputs moved to `device` (undefined tensors stay undefined); the copies are
 // asynchronous from page-locked memory (see pin()).
 ModelInputs to_device(const ModelInputs& inputs, torch::Device device);
@@ -109,7 +118,8 @@ ModelInputs pin(const ModelInputs& inputs);
 // checkpoint is ignored. Throws sherl::Error naming the file and key / tensor on any problem
 // (missing or unsupported config key, missing tensor, wrong shape). `tower` picks one tower
 // of a CLIPModel (types.h); tower_of(identity.model_type) is the tower an identity names.
-Backbone load_backbone(const std::string& model_dir, torch::Device device = torch::kCPU, Tower tower = Tower::Whole);
+Backbone load_backbone(const std::string& model_dir, torch::Device device = torch::kCPU, Tower tower = Tower::Whole,
+                       BackboneScope scope = {});
 
 // Checks config.json against the checkpoint without building anything: the sizes it
 // implies must fit in the values the weight files hold (a hostile or mismatched config is

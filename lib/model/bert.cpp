@@ -13,8 +13,8 @@ const EncoderLayerNames kBertLayerNames{"attention.self.query", "attention.self.
 
 }  // namespace
 
-BertBackboneImpl::BertBackboneImpl(const ModelConfig& config)
-    : config_(read_encoder_config(config)), roberta_(config_.model_type == "roberta") {
+BertBackboneImpl::BertBackboneImpl(const ModelConfig& config, BackboneScope scope)
+    : LayerStackBackboneImpl(scope), config_(read_encoder_config(config)), roberta_(config_.model_type == "roberta") {
   std::string position_type = config.get_string("position_embedding_type", "absolute");
   if (position_type != "absolute")
     throw config.error("position_embedding_type", "'" + position_type + "' is not supported (absolute only)");
@@ -28,21 +28,25 @@ BertBackboneImpl::BertBackboneImpl(const ModelConfig& config)
     throw config.error("pad_token_id", "leaves no positions below max_position_embeddings");
 
   const int64_t d = config_.hidden_size;
-  word_embeddings_ = register_module("word_embeddings", torch::nn::Embedding(vocab_size_, d));
-  position_embeddings_ = register_module("position_embeddings", torch::nn::Embedding(max_positions_, d));
-  token_type_embeddings_ = register_module("token_type_embeddings", torch::nn::Embedding(type_vocab_size_, d));
-  embedding_norm_ = register_module(
-      "embedding_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps)));
+  if (builds_embeddings()) {
+    word_embeddings_ = register_module("word_embeddings", torch::nn::Embedding(vocab_size_, d));
+    position_embeddings_ = register_module("position_embeddings", torch::nn::Embedding(max_positions_, d));
+    token_type_embeddings_ = register_module("token_type_embeddings", torch::nn::Embedding(type_vocab_size_, d));
+    embedding_norm_ = register_module(
+        "embedding_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps)));
+  }
   add_layers(config_.num_layers, encoder_layer_options(config_, /*pre_norm=*/false, /*qkv_bias=*/true));
 }
 
 void BertBackboneImpl::load(const std::string& model_dir) {
   Checkpoint ckpt(model_dir, {config_.model_type + ".", "bert.", "roberta."});
-  ckpt.load(word_embeddings_->weight, "embeddings.word_embeddings.weight");
-  ckpt.load(position_embeddings_->weight, "embeddings.position_embeddings.weight");
-  ckpt.load(token_type_embeddings_->weight, "embeddings.token_type_embeddings.weight");
-  ckpt.load(embedding_norm_->weight, "embeddings.LayerNorm.weight");
-  ckpt.load(embedding_norm_->bias, "embeddings.LayerNorm.bias");
+  if (builds_embeddings()) {
+    ckpt.load(word_embeddings_->weight, "embeddings.word_embeddings.weight");
+    ckpt.load(position_embeddings_->weight, "embeddings.position_embeddings.weight");
+    ckpt.load(token_type_embeddings_->weight, "embeddings.token_type_embeddings.weight");
+    ckpt.load(embedding_norm_->weight, "embeddings.LayerNorm.weight");
+    ckpt.load(embedding_norm_->bias, "embeddings.LayerNorm.bias");
+  }
   for (int64_t i = 0; i < config_.num_layers; ++i)
     load_layer(i, ckpt, "encoder.layer." + std::to_string(i), kBertLayerNames);
 }
@@ -66,6 +70,7 @@ torch::Tensor BertBackboneImpl::position_ids(const torch::Tensor& input_ids) con
 }
 
 torch::Tensor BertBackboneImpl::embed(const ModelInputs& inputs) {
+  require_embeddings();
   auto ids = checked_input_ids(model_type(), inputs, vocab_size_, word_embeddings_->weight.device());
   torch::Tensor types = inputs.token_type_ids.defined() ? inputs.token_type_ids.to(ids.device(), torch::kInt64)
                                                         : torch::zeros_like(ids);

@@ -9,7 +9,7 @@ namespace sherl {
 
 class BertBackboneImpl : public LayerStackBackboneImpl {
  public:
-  explicit BertBackboneImpl(const ModelConfig& config);
+  BertBackboneImpl(const ModelConfig& config, BackboneScope scope);
   void load(const std::string& model_dir);
 
   std::string model_type() const override { return config_.model_type; }

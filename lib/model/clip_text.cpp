@@ -7,7 +7,8 @@
 
 namespace sherl {
 
-ClipTextBackboneImpl::ClipTextBackboneImpl(const ModelConfig& config) : config_(read_encoder_config(config)) {
+ClipTextBackboneImpl::ClipTextBackboneImpl(const ModelConfig& config, BackboneScope scope)
+    : LayerStackBackboneImpl(scope), config_(read_encoder_config(config)) {
   // CLIPTextConfig's defaults.
   vocab_size_ = config.get_int("vocab_size", 49408);
   max_positions_ = config.get_int("max_position_embeddings", 77);
@@ -18,16 +19,20 @@ ClipTextBackboneImpl::ClipTextBackboneImpl(const ModelConfig& config) : config_(
     throw config.error("pad_token_id", std::to_string(pad_token_id_) + " is outside the vocabulary of " +
                                            std::to_string(vocab_size_));
   const int64_t d = config_.hidden_size;
-  token_embedding_ = register_module("token_embedding", torch::nn::Embedding(vocab_size_, d));
-  position_embedding_ = register_module("position_embedding", torch::nn::Embedding(max_positions_, d));
+  if (builds_embeddings()) {
+    token_embedding_ = register_module("token_embedding", torch::nn::Embedding(vocab_size_, d));
+    position_embedding_ = register_module("position_embedding", torch::nn::Embedding(max_positions_, d));
+  }
   add_layers(config_.num_layers, encoder_layer_options(config_, /*pre_norm=*/true, /*qkv_bias=*/true));
   final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(config_.layer_norm_eps)));
 }
 
 void ClipTextBackboneImpl::load(const std::string& model_dir) {
   Checkpoint ckpt(model_dir, {"text_model."});
-  ckpt.load(token_embedding_->weight, "embeddings.token_embedding.weight");
-  ckpt.load(position_embedding_->weight, "embeddings.position_embedding.weight");
+  if (builds_embeddings()) {
+    ckpt.load(token_embedding_->weight, "embeddings.token_embedding.weight");
+    ckpt.load(position_embedding_->weight, "embeddings.position_embedding.weight");
+  }
   for (int64_t i = 0; i < config_.num_layers; ++i)
     load_layer(i, ckpt, "encoder.layers." + std::to_string(i), clip_layer_names());
   ckpt.load(final_norm_->weight, "final_layer_norm.weight");
@@ -36,6 +41,7 @@ void ClipTextBackboneImpl::load(const std::string& model_dir) {
 }
 
 torch::Tensor ClipTextBackboneImpl::embed(const ModelInputs& inputs) {
+  require_embeddings();
   auto ids = checked_input_ids(model_type(), inputs, vocab_size_, token_embedding_->weight.device());
   refuse_token_types(model_type(), inputs);
   const int64_t T = ids.size(1);

@@ -15,7 +15,7 @@ namespace sherl {
 
 class ClipTextBackboneImpl : public LayerStackBackboneImpl {
  public:
-  explicit ClipTextBackboneImpl(const ModelConfig& config);
+  ClipTextBackboneImpl(const ModelConfig& config, BackboneScope scope);
   void load(const std::string& model_dir);
 
   std::string model_type() const override { return "clip_text_model"; }

@@ -19,15 +19,22 @@ class LayerStackBackboneImpl : public BackboneImpl {
   const EncoderLayerOptions& layer_options() const { return options_; }
 
  protected:
-  LayerStackBackboneImpl();
-  // Appends `n` layers built with `options` (a family's constructor calls it).
+  explicit LayerStackBackboneImpl(BackboneScope scope);
+  // Appends `n` layers built with `options` (a family's constructor calls it); with a late
+  // scope only the last K are built, the others are placeholders that refuse to run.
   void add_layers(int64_t n, const EncoderLayerOptions& options);
-  // Loads layer i's tensors, "<prefix>.<names...>".
+  // Loads layer i's tensors, "<prefix>.<names...>" (nothing for a layer not built).
   void load_layer(int64_t i, const Checkpoint& checkpoint, const std::string& prefix, const EncoderLayerNames& names);
+  // Whether the embedding stage is built (the whole backbone): families allocate and load
+  // their embedding tables only then.
+  bool builds_embeddings() const { return scope_.whole(); }
+  // Throws unless the embedding stage is built (the first thing embed() does).
+  void require_embeddings() const;
 
  private:
   EncoderLayerImpl& at(int64_t i);
 
+  BackboneScope scope_;
   torch::nn::ModuleList layers_{nullptr};
   EncoderLayerOptions options_;
 };

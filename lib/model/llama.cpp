@@ -95,22 +95,24 @@ std::pair<torch::Tensor, torch::Tensor> rotary_tables(int64_t T, int64_t head_di
   return {both.cos(), both.sin()};
 }
 
-LlamaBackboneImpl::LlamaBackboneImpl(const ModelConfig& config) : config_(read_llama_config(config)) {
+LlamaBackboneImpl::LlamaBackboneImpl(const ModelConfig& config, BackboneScope scope)
+    : LayerStackBackboneImpl(scope), config_(read_llama_config(config)) {
   const int64_t d = config_.layer.hidden_size;
-  embed_tokens_ = register_module("embed_tokens", torch::nn::Embedding(config_.vocab_size, d));
+  if (builds_embeddings()) embed_tokens_ = register_module("embed_tokens", torch::nn::Embedding(config_.vocab_size, d));
   add_layers(config_.num_layers, config_.layer);
   final_norm_ = register_module("final_norm", Norm(NormKind::Rms, d, config_.layer.norm_eps));
 }
 
 void LlamaBackboneImpl::load(const std::string& model_dir) {
   Checkpoint ckpt(model_dir, {"model."});
-  ckpt.load(embed_tokens_->weight, "embed_tokens.weight");
+  if (builds_embeddings()) ckpt.load(embed_tokens_->weight, "embed_tokens.weight");
   const EncoderLayerNames names = llama_layer_names();
   for (int64_t i = 0; i < config_.num_layers; ++i) load_layer(i, ckpt, "layers." + std::to_string(i), names);
   final_norm_->load(ckpt, "norm");
 }
 
 torch::Tensor LlamaBackboneImpl::embed(const ModelInputs& inputs) {
+  require_embeddings();
   auto ids = checked_input_ids(model_type(), inputs, config_.vocab_size, embed_tokens_->weight.device());
   refuse_token_types(model_type(), inputs);
   return embed_tokens_(ids);

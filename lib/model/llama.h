@@ -24,7 +24,7 @@ LlamaConfig read_llama_config(const ModelConfig& config);
 
 class LlamaBackboneImpl : public LayerStackBackboneImpl {
  public:
-  explicit LlamaBackboneImpl(const ModelConfig& config);
+  LlamaBackboneImpl(const ModelConfig& config, BackboneScope scope);
   void load(const std::string& model_dir);
 
   std::string model_type() const override { return config_.model_type; }

@@ -87,9 +87,11 @@ torch::Tensor t5_relative_position_bucket(const torch::Tensor& relative, int64_t
   return bucket + torch::where(distance.lt(exact), distance, large);
 }
 
-T5BackboneImpl::T5BackboneImpl(const ModelConfig& config) : config_(read_t5_config(config)) {
+T5BackboneImpl::T5BackboneImpl(const ModelConfig& config, BackboneScope scope)
+    : LayerStackBackboneImpl(scope), config_(read_t5_config(config)) {
   const int64_t d = config_.layer.hidden_size;
-  shared_ = register_module("shared", torch::nn::Embedding(config_.vocab_size, d));
+  if (builds_embeddings()) shared_ = register_module("shared", torch::nn::Embedding(config_.vocab_size, d));
+  // Every layer's position bias, the late ones' too.
   relative_attention_bias_ = register_module(
       "relative_attention_bias", torch::nn::Embedding(config_.relative_buckets, config_.layer.num_heads));
   add_layers(config_.num_layers, config_.layer);
@@ -100,7 +102,8 @@ void T5BackboneImpl::load(const std::string& model_dir) {
   Checkpoint ckpt(model_dir, {});
   // The table is tied: T5EncoderModel and T5ForConditionalGeneration save it as "shared";
   // some files keep only its encoder name.
-  ckpt.load(shared_->weight, ckpt.contains("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight");
+  if (builds_embeddings())
+    ckpt.load(shared_->weight, ckpt.contains("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight");
   ckpt.load(relative_attention_bias_->weight, layer_prefix(0) + ".0.SelfAttention.relative_attention_bias.weight");
   const EncoderLayerNames names = t5_layer_names(config_.layer.mlp);
   for (int64_t i = 0; i < config_.num_layers; ++i) load_layer(i, ckpt, layer_prefix(i), names);
@@ -108,6 +111,7 @@ void T5BackboneImpl::load(const std::string& model_dir) {
 }
 
 torch::Tensor T5BackboneImpl::embed(const ModelInputs& inputs) {
+  require_embeddings();
   auto ids = checked_input_ids(model_type(), inputs, config_.vocab_size, shared_->weight.device());
   refuse_token_types(model_type(), inputs);
   return shared_(ids);

@@ -22,7 +22,7 @@ T5Config read_t5_config(const ModelConfig& config);
 
 class T5BackboneImpl : public LayerStackBackboneImpl {
  public:
-  explicit T5BackboneImpl(const ModelConfig& config);
+  T5BackboneImpl(const ModelConfig& config, BackboneScope scope);
   void load(const std::string& model_dir);
 
   std::string model_type() const override { return config_.model_type; }

@@ -28,8 +28,9 @@ int64_t vit_token_count(const ModelConfig& config) {
   return per_side * per_side + 1;
 }
 
-VitBackboneImpl::VitBackboneImpl(const ModelConfig& config)
-    : config_(read_encoder_config(config)), clip_(config_.model_type == "clip_vision_model") {
+// The embedding stage is built whatever the scope: a patch convolution and two small tables.
+VitBackboneImpl::VitBackboneImpl(const ModelConfig& config, BackboneScope scope)
+    : LayerStackBackboneImpl(scope), config_(read_encoder_config(config)), clip_(config_.model_type == "clip_vision_model") {
   num_tokens_ = vit_token_count(config);
   image_size_ = config.require_positive_int("image_size");
   patch_size_ = config.require_positive_int("patch_size");

@@ -20,7 +20,7 @@ const EncoderLayerNames& clip_layer_names();
 
 class VitBackboneImpl : public LayerStackBackboneImpl {
  public:
-  explicit VitBackboneImpl(const ModelConfig& config);
+  VitBackboneImpl(const ModelConfig& config, BackboneScope scope);
   void load(const std::string& model_dir);
 
   std::string model_type() const override { return clip_ ? "clip_vision_model" : "vit"; }

@@ -20,6 +20,9 @@ struct LoadedModel {
 // Loads <adapter_dir> and the backbone in <model_dir> on `device`. Throws sherl::Error naming
 // the model directory when it is not the backbone the adapter was trained with (before any
 // weights are loaded), or naming the adapter file that is missing or malformed.
-LoadedModel load_adapted_model(const std::string& adapter_dir, const std::string& model_dir, torch::Device device);
+// With late_route_only (evaluation on cached tiers), only the backbone's late layers are
+// loaded (BackboneScope); predictions on raw input need it whole.
+LoadedModel load_adapted_model(const std::string& adapter_dir, const std::string& model_dir, torch::Device device,
+                               bool late_route_only = false);
 
 }  // namespace sherl

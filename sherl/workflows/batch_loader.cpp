@@ -100,6 +100,17 @@ void check_finite(const ShardSet& set, const Batch& batch) {
   throw error_at(where, "example " + std::to_string(id) + ": features hold NaN or infinite values");
 }
 
+size_t queue_depth(const ShardSet& set, int64_t batch_size, int64_t tiers_used) {
+  constexpr int64_t kQueuedBytes = int64_t(64) << 20;
+  const ShardSetInfo& info = set.info();
+  const int64_t tiers = tiers_used > 0 ? tiers_used : static_cast<int64_t>(info.tiers.size());
+  int64_t tokens = 1;  // the longest example: batches are padded to theirs
+  for (const auto& shard : set.shards())
+    for (int64_t i = 0; i < shard->size(); ++i) tokens = std::max(tokens, shard->num_tokens(i));
+  const int64_t batch_bytes = std::max<int64_t>(1, batch_size * tokens * tiers * info.backbone.hidden_size * 4);
+  return static_cast<size_t>(std::clamp<int64_t>(kQueuedBytes / batch_bytes, 1, 4));
+}
+
 ReadPlan sequential_plan(const ShardSet& set, int64_t block_examples) {
   return {blocks_of(set, block_examples), 0, 0};
 }

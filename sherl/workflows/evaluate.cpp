@@ -12,7 +12,9 @@ Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t bat
   torch::NoGradGuard no_grad;
   bool was_training = model->is_training();
   model->eval();
-  BatchLoader loader(data, sequential_plan(data), batch_size, 4, device.is_cuda(), tier_positions);
+  BatchLoader loader(data, sequential_plan(data), batch_size,
+                     queue_depth(data, batch_size, static_cast<int64_t>(tier_positions.size())), device.is_cuda(),
+                     tier_positions);
   std::vector<torch::Tensor> outputs, targets, ids;
   Batch batch;
   while (loader.next(batch)) {

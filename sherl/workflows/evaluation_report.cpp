@@ -30,7 +30,7 @@ json evaluate_adapter(const std::string& adapter_dir, const std::string& model_d
     throw error_at(data_dir, "labels are of kind " + to_string(data.info().label_kind) + " but the adapter was trained to " +
                                  task_name(info.task));
   std::vector<int64_t> classes = class_mapping(data, info.label_names, info.num_outputs, "adapter " + adapter_dir);
-  LoadedModel loaded = load_adapted_model(adapter_dir, model_dir, device);
+  LoadedModel loaded = load_adapted_model(adapter_dir, model_dir, device, /*late_route_only=*/true);
   Outputs out = run_adapted_model(loaded.model, data, batch_size, device, positions);
   apply_class_mapping(out, classes, data);
   json metrics = task_metrics(info.task, out.outputs, out.targets);

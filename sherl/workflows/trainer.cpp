@@ -279,8 +279,12 @@ TrainResult train(const TrainOptions& o) {
   if (o.overwrite) clear_run_directory(o, paths);
   fs::create_directories(paths.checkpoints);
 
+  // Only what the late route runs: the cache stands for the early layers and embeddings.
+  auto late_route = std::make_shared<LateRoute>(
+      load_backbone(o.model_dir, o.device, tower, BackboneScope{info.late_layers}), info.late_layers, o.precision);
+  // Seeded after the backbone is built (its modules draw initial values too), so that the
+  // adapter's initialisation depends on the seed alone.
   torch::manual_seed(static_cast<uint64_t>(o.seed));
-  auto late_route = std::make_shared<LateRoute>(load_backbone(o.model_dir, o.device, tower), info.late_layers, o.precision);
   AdaptedModel model(o.method, mtsa_options, info.num_labels, late_route);
   model->to(o.device);
   FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
@@ -319,7 +323,7 @@ TrainResult train(const TrainOptions& o) {
     torch::manual_seed(static_cast<uint64_t>(o.seed) * 1000003ULL + static_cast<uint64_t>(epoch));  // dropout
     model->train();
     BatchLoader loader(train_set, shuffled_plan(train_set, epoch_seed(o.seed, epoch), o.batch_size, o.shuffle_buffer_bytes),
-                       o.batch_size, 4, o.device.is_cuda());
+                       o.batch_size, queue_depth(train_set, o.batch_size), o.device.is_cuda());
     double loss_sum = 0;
     int64_t seen = 0;
     Batch batch;

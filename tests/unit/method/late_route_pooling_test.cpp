@@ -19,7 +19,7 @@ constexpr int64_t kLayers = 3, kWidth = 16, kBatch = 3, kTokens = 7;
 class ToyEncoderImpl : public LayerStackBackboneImpl {
  public:
   ToyEncoderImpl(PoolingKind pooling, AttentionKind attention, bool pre_norm)
-      : pooling_(pooling), attention_(attention) {
+      : LayerStackBackboneImpl(BackboneScope{}), pooling_(pooling), attention_(attention) {
     EncoderConfig c;
     c.model_type = "toy";
     c.hidden_size = kWidth;

@@ -95,6 +95,43 @@ TEST_P(TextParity, EveryTierAndPoolMatchReference) {
   EXPECT_GT(ref.get("tier_3").abs().max().item<double>(), 0.5);
 }
 
+// Loaded for its late route only (BackboneScope), a backbone holds its last K layers and
+// pooling, which give the reference's values; the embedding stage and early layers refuse to
+// run, and hold no memory.
+TEST_P(TextParity, LateScopeLoadsOnlyTheLateRoute) {
+  const std::string name = GetParam();
+  sherl::SafetensorsFile ref((*dir_ / (name + "-reference.safetensors")).string());
+  const sherl::Tower tower = name == "clip-text" ? sherl::Tower::Text : sherl::Tower::Whole;
+  auto whole = sherl::load_backbone((*dir_ / name).string(), torch::kCPU, tower);
+  auto late = sherl::load_backbone((*dir_ / name).string(), torch::kCPU, tower, sherl::BackboneScope{2});
+  const bool image = ref.contains("pixel_values");
+  torch::Tensor mask = image ? torch::ones({ref.get("tier_1").size(0), ref.get("tier_1").size(1)}, torch::kInt64)
+                             : ref.get("attention_mask");
+  torch::NoGradGuard no_grad;
+  torch::Tensor h = ref.get("tier_1");
+  const sherl::LayerState state = late->layer_state(mask, h);
+  for (int64_t i = 1; i < 3; ++i) h = late->layer(i, h, state);
+  EXPECT_LT(max_diff_on_tokens(h, ref.get("tier_3"), mask), 1e-4);
+  EXPECT_LT((late->pool(h, state) - ref.get("pool")).abs().max().item<double>(), 1e-4);
+  EXPECT_EQ(late->projection_dim(), whole->projection_dim());
+  EXPECT_THROW(late->layer(0, ref.get("tier_0"), state), sherl::Error);
+  sherl::ModelInputs in;
+  if (image) in.pixel_values = ref.get("pixel_values");
+  else in.input_ids = ref.get("input_ids"), in.attention_mask = mask;
+  if (!image) EXPECT_THROW(late->embed(in), sherl::Error);  // ViT keeps its small embedding stage
+  auto count = [](sherl::BackboneImpl& b) {
+    int64_t n = 0;
+    for (const auto& p : b.parameters()) n += p.numel();
+    return n;
+  };
+  const int64_t layer = [&] {
+    int64_t n = 0;
+    for (const auto& p : whole->layer_parameters(0)) n += p.numel();
+    return n;
+  }();
+  EXPECT_LE(count(*late), count(*whole) - layer) << "layer 0 was built";
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, TextParity,
                          ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated", "llama", "qwen2", "mistral",
                                            "clip-vision", "clip-text"),
