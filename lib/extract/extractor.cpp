@@ -219,13 +219,14 @@ ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, cons
 }
 
 // The estimate of what this run writes: its blocks whose shard is not there yet (a shard of
-// an earlier run is kept as a rule; --estimate and the check agree on this).
+// an earlier run is kept as a rule; --estimate and the check agree on this), or all of them
+// with --overwrite.
 CacheEstimate estimate_of(const ExtractOptions& o, const InputPlan& plan, const ShardSetInfo& info,
                           const std::vector<Block>& blocks) {
   std::vector<std::pair<int64_t, int64_t>> ranges;
   for (const Block& b : blocks) {
     std::error_code ec;
-    if (!fs::exists(fs::path(o.out_dir) / shard_file_name(b.index), ec)) ranges.emplace_back(b.begin, b.end);
+    if (o.overwrite || !fs::exists(fs::path(o.out_dir) / shard_file_name(b.index), ec)) ranges.emplace_back(b.begin, b.end);
   }
   return estimate_cache(o.input, plan, info, ranges, tokens_per_image(o.model_dir, o.input.tower), o.out_dir);
 }

@@ -1,7 +1,10 @@
 // ShardReader: a validated ShardFile whose examples are read into tensors.
 #include "lib/core/error.h"
 #include "lib/core/float16.h"
+#include <algorithm>
+
 #include "lib/shard/shard.h"
+#include "lib/shard/shard_layout.h"  // kMaxInt8Scale
 #include "lib/shard/stored_values.h"
 
 namespace sherl {
@@ -41,6 +44,12 @@ std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end, bo
   if (info.dtype == FeatureDType::I8) {
     scales = torch::empty({rows, tiers}, torch::kFloat32);
     file_.read_scales(begin, end, scales.data_ptr<float>());
+  }
+  if (scales.defined() && !((scales >= 0) & (scales <= layout::kMaxInt8Scale)).all().item<bool>()) {
+    const int64_t row = ((scales >= 0) & (scales <= layout::kMaxInt8Scale)).all(1).logical_not().nonzero()[0][0].item<int64_t>();
+    const int64_t i = std::upper_bound(offsets.begin(), offsets.end(), first + row) - offsets.begin() - 1;
+    throw error_at(path(), "example " + std::to_string(file_.ids()[i]) +
+                               ": feature_scales holds a NaN, negative or overflowing scale");
   }
   torch::Tensor values = stored_dtype ? raw : scales.defined() ? dequantise_rows(raw, scales) : to_float32(raw);
   const bool keep_scales = stored_dtype && scales.defined();

@@ -33,10 +33,11 @@ int64_t block_end(const ShardFile& f, int64_t begin) {
 }
 
 // Whether `count` stored values of `dtype` at `values` are all finite: checked on their bits
-// (an all-ones exponent is Inf or NaN), so no conversion is needed. Int8 values always are
-// (their scales are checked apart).
+// (an all-ones exponent is Inf or NaN), so no conversion is needed. Int8 values must lie in
+// -127..127 (their scales are checked apart).
 bool all_finite(const unsigned char* values, size_t count, FeatureDType dtype) {
-  if (dtype == FeatureDType::I8) return true;
+  if (dtype == FeatureDType::I8)  // the writer stores -127..127: -128 would overflow at the largest scale
+    return std::find(values, values + count, static_cast<unsigned char>(0x80)) == values + count;
   if (dtype == FeatureDType::F32) {
     for (size_t k = 0; k < count; ++k) {
       float v;
@@ -73,7 +74,8 @@ void check_examples(const ShardFile& f, int64_t begin, int64_t end, std::vector<
     std::string which = "example " + std::to_string(i) + " (id " + std::to_string(f.ids()[i]) + ")";
     const size_t first = static_cast<size_t>(f.offsets()[i] - f.offsets()[begin]);
     if (!all_finite(buffer.data() + first * row_bytes, static_cast<size_t>(f.num_tokens(i)) * row_values, info.dtype))
-      problems.push_back(f.path() + ": dataset 'features': " + which + " has NaN or infinite values");
+      problems.push_back(f.path() + ": dataset 'features': " + which +
+                         (info.dtype == FeatureDType::I8 ? " has values outside -127..127" : " has NaN or infinite values"));
     if (!scales.empty()) {
       const auto tiers = info.tiers.size();
       const float* s = scales.data() + first * tiers;

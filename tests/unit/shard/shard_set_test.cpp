@@ -199,7 +199,24 @@ TEST(VerifyShardSet, FindsBadScalesOfInt8Shards) {
     ASSERT_EQ(problems.size(), 1u) << bad;
     EXPECT_EQ(problems[0], dir.file("s.h5") +
                                ": dataset 'feature_scales': example 2 (id 114) has NaN, infinite, negative or overflowing scales");
+    // Readers refuse it too, stored or converted: a negative scale would flip the row's signs.
+    for (bool stored : {false, true}) {
+      try {
+        ShardReader(dir.file("s.h5")).read_range(0, 6, stored);
+        ADD_FAILURE() << "read a scale of " << bad;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("example 114: feature_scales holds a NaN, negative or overflowing scale"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
   }
+  // -128, which the writer never stores, is found.
+  test::write_shard(dir.file("s.h5"), info, test::ragged_examples(info));
+  poke(dir.file("s.h5"), "features", {1, 0, 3}, int8_t{-128}, H5T_NATIVE_SCHAR);  // example 1
+  auto problems = verify_shard_file(dir.file("s.h5"));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], dir.file("s.h5") + ": dataset 'features': example 1 (id 107) has values outside -127..127");
 }
 
 TEST(ShardWriter, RefusesNonFiniteFeatures) {
