@@ -20,6 +20,23 @@ void create_output_directory(const std::string& dir, const std::string& option) 
   if (ec) throw Error(where + ": cannot create the directory: " + ec.message());
 }
 
+ScopedOutputDirectory::ScopedOutputDirectory(const std::string& dir, const std::string& option) {
+  std::error_code ec;
+  for (fs::path p = fs::absolute(dir, ec).lexically_normal(); !p.empty() && !fs::exists(fs::symlink_status(p, ec));
+       p = p.parent_path()) {
+    if (p.filename().empty()) continue;  // a trailing "/"
+    made_.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  create_output_directory(dir, option);
+}
+
+ScopedOutputDirectory::~ScopedOutputDirectory() {
+  std::error_code ec;
+  for (const fs::path& p : made_)
+    if (!fs::remove(p, ec)) break;  // not empty (or gone): what is above holds it
+}
+
 bool is_same_or_inside(const std::string& inner, const std::string& outer) {
   std::error_code ec;
   fs::path a = fs::weakly_canonical(fs::absolute(inner), ec);

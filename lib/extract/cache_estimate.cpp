@@ -38,11 +38,11 @@ void free_space(const std::string& dir, CacheEstimate& e) {
 }  // namespace
 
 CacheEstimate estimate_cache(const InputSpec& spec, const InputPlan& plan, const ShardSetInfo& info,
-                             const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t tokens_per_image,
-                             const std::string& out_dir) {
+                             const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t tokens_per_example,
+                             bool count_tokens, const std::string& out_dir) {
   CacheEstimate e;
   for (const auto& [begin, end] : ranges) e.examples += end - begin;
-  e.tokens = tokens_per_image > 0 ? e.examples * tokens_per_image : token_rows(spec, plan, ranges);
+  e.tokens = count_tokens ? token_rows(spec, plan, ranges) : e.examples * tokens_per_example;
   e.row_bytes = row_bytes(info.dtype, static_cast<int64_t>(info.tiers.size()), info.backbone.hidden_size);
   const int64_t label_bytes = info.label_kind == LabelKind::Class ? 0 : 4 * info.num_labels - 8;
   e.bytes = e.tokens * e.row_bytes + e.examples * (kExampleBytes + label_bytes) +

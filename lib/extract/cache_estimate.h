@@ -24,11 +24,12 @@ struct CacheEstimate {
 };
 
 // The estimate for the selected examples at positions [begin, end) of each range (a
-// partition's blocks). Image models make `tokens_per_image` tokens from every image, so
-// the input is not read; text inputs are read (tokenised) to count their tokens.
+// partition's blocks), each of `tokens_per_example` tokens (an image model's fixed count,
+// or the most a text may have); with count_tokens the input is read (tokenised) and its
+// real counts are used instead.
 CacheEstimate estimate_cache(const InputSpec& spec, const InputPlan& plan, const ShardSetInfo& info,
-                             const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t tokens_per_image,
-                             const std::string& out_dir);
+                             const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t tokens_per_example,
+                             bool count_tokens, const std::string& out_dir);
 
 // "12.3 MiB": bytes in binary units, for messages.
 std::string human_bytes(int64_t bytes);

@@ -220,24 +220,32 @@ ShardSetInfo make_info(const ExtractOptions& o, const BackboneIdentity& id, cons
 
 // The estimate of what this run writes: its blocks whose shard is not there yet (a shard of
 // an earlier run is kept as a rule; --estimate and the check agree on this), or all of them
-// with --overwrite.
+// with --overwrite. A text input is read to count its tokens only when `exact`, or when the
+// bound of max_length tokens a text does not fit: the check costs no pass over the input
+// where there is room.
 CacheEstimate estimate_of(const ExtractOptions& o, const InputPlan& plan, const ShardSetInfo& info,
-                          const std::vector<Block>& blocks) {
+                          const std::vector<Block>& blocks, bool exact) {
   std::vector<std::pair<int64_t, int64_t>> ranges;
   for (const Block& b : blocks) {
     std::error_code ec;
     if (o.overwrite || !fs::exists(fs::path(o.out_dir) / shard_file_name(b.index), ec)) ranges.emplace_back(b.begin, b.end);
   }
-  return estimate_cache(o.input, plan, info, ranges, tokens_per_image(o.model_dir, o.input.tower), o.out_dir);
+  const int64_t image_tokens = tokens_per_image(o.model_dir, o.input.tower);
+  const bool text = image_tokens == 0;
+  const int64_t bound = text ? resolved_max_length(o.input) : image_tokens;
+  CacheEstimate e = estimate_cache(o.input, plan, info, ranges, bound, exact && text, o.out_dir);
+  if (!exact && text && !e.fits()) e = estimate_cache(o.input, plan, info, ranges, bound, true, o.out_dir);
+  return e;
 }
 
 void check_free_space(const ExtractOptions& o, const CacheEstimate& e) {
   if (e.fits()) return;
+  const std::string narrower = o.dtype == FeatureDType::I8 ? "" : " or a narrower --dtype (i8)";
   throw error_at(o.out_dir, "the features need up to " + human_bytes(e.bytes) + " (" +
                                 std::to_string(e.examples) + " examples, " + std::to_string(e.tokens) +
                                 " token rows of " + std::to_string(e.row_bytes) + " bytes) but " +
-                                human_bytes(e.free_bytes) + " is free at " + e.free_at +
-                                ": free space, store fewer --tiers or a narrower --dtype (i8), or pass --no-space-check");
+                                human_bytes(e.free_bytes) + " is free at " + e.free_at + ": free space, store fewer --tiers" +
+                                narrower + ", or pass --no-space-check");
 }
 
 std::string labels_digest(const InputSpec& in) { return in.labels_path.empty() ? "" : sha256_file(in.labels_path); }
@@ -301,7 +309,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   ShardSetInfo info = make_info(o, id, plan, sha256_file(o.input.path));
   std::vector<Block> blocks = partition_blocks(plan.selected, o.examples_per_shard, o.partition, o.partitions);
   ExtractReport report;
-  if (o.estimate_only || o.check_free_space) report.estimate = estimate_of(o, plan, info, blocks);
+  if (o.estimate_only || o.check_free_space) report.estimate = estimate_of(o, plan, info, blocks, o.estimate_only);
   if (o.estimate_only) return report;
   if (o.check_free_space) check_free_space(o, report.estimate);
   create_output_directory(o.out_dir);

@@ -103,7 +103,14 @@ void ShardFile::Impl::check_features() {
     throw error_at(where, "stored type does not match attribute dtype '" + to_string(info.dtype) + "'");
   feature_type = layout::stored_type(info.dtype);
   contiguous = layout::is_contiguous(features.get(), where);
+  // The attribute repeats the root's; a file that says two things is not trusted.
+  if (h5::has_attribute(features.get(), "dtype") &&
+      h5::read_string_attribute(features.get(), "dtype", where) != to_string(info.dtype))
+    throw error_at(where, "attribute 'dtype' contradicts the root attribute dtype '" + to_string(info.dtype) + "'");
   if (info.dtype == FeatureDType::I8) check_scales(dims[0]);
+  else if (H5Lexists(file.get(), layout::kFeatureScales, H5P_DEFAULT) > 0)
+    throw error_at(path, std::string("dataset '") + layout::kFeatureScales + "' belongs to dtype i8, not " +
+                             to_string(info.dtype));
 }
 
 void ShardFile::Impl::check_scales(hsize_t rows) {

@@ -22,6 +22,9 @@ constexpr const char* kBf16Encoding = "bfloat16-bits";
 constexpr const char* kInt8Encoding = "int8-absmax-rows";
 // The largest i8 scale whose products with -127..127 stay finite in float32.
 constexpr float kMaxInt8Scale = 3.4028234663852886e38f / 127.0f;
+// What an i8 scale may be: from 0 to kMaxInt8Scale (false for NaN). Writers, readers and
+// verification all apply it.
+inline bool is_int8_scale(float s) { return s >= 0 && s <= kMaxInt8Scale; }
 
 // Readers refuse shards beyond these (no backbone comes near them); they also keep the
 // chunk size arithmetic far from overflow.

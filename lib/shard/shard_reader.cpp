@@ -1,10 +1,9 @@
 // ShardReader: a validated ShardFile whose examples are read into tensors.
-#include "lib/core/error.h"
-#include "lib/core/float16.h"
 #include <algorithm>
 
+#include "lib/core/error.h"
+#include "lib/core/float16.h"
 #include "lib/shard/shard.h"
-#include "lib/shard/shard_layout.h"  // kMaxInt8Scale
 #include "lib/shard/stored_values.h"
 
 namespace sherl {
@@ -45,8 +44,10 @@ std::vector<ShardExample> ShardReader::read_range(int64_t begin, int64_t end, bo
     scales = torch::empty({rows, tiers}, torch::kFloat32);
     file_.read_scales(begin, end, scales.data_ptr<float>());
   }
-  if (scales.defined() && !((scales >= 0) & (scales <= layout::kMaxInt8Scale)).all().item<bool>()) {
-    const int64_t row = ((scales >= 0) & (scales <= layout::kMaxInt8Scale)).all(1).logical_not().nonzero()[0][0].item<int64_t>();
+  // Every reader checks them, stored or converted: a negative scale would flip a row's signs.
+  if (const torch::Tensor ok = scales.defined() ? valid_int8_scales(scales).all(1) : torch::Tensor();
+      ok.defined() && !ok.all().item<bool>()) {
+    const int64_t row = ok.logical_not().nonzero()[0][0].item<int64_t>();
     const int64_t i = std::upper_bound(offsets.begin(), offsets.end(), first + row) - offsets.begin() - 1;
     throw error_at(path(), "example " + std::to_string(file_.ids()[i]) +
                                ": feature_scales holds a NaN, negative or overflowing scale");

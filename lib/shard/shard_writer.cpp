@@ -145,7 +145,7 @@ void ShardWriter::Impl::append_features(const ShardExample& e) {
                                 std::to_string(tiers) + "]");
     stored = x.to(torch::kCPU).contiguous();
     row_scales = e.scales.to(torch::kCPU, torch::kFloat32).contiguous();
-    if (!((row_scales >= 0) & (row_scales <= layout::kMaxInt8Scale)).all().item<bool>())
+    if (!valid_int8_scales(row_scales).all().item<bool>())
       throw error_at(where, "int8 features have a negative, NaN or overflowing scale");
   } else {
     Int8Rows q = quantise_rows(x);

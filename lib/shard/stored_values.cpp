@@ -1,6 +1,7 @@
 #include "lib/shard/stored_values.h"
 
-#include "lib/shard/shard.h"  // torch_dtype
+#include "lib/shard/shard.h"         // torch_dtype
+#include "lib/shard/shard_layout.h"  // kMaxInt8Scale
 
 namespace sherl {
 
@@ -11,6 +12,10 @@ Int8Rows quantise_rows(const torch::Tensor& x) {
   const torch::Tensor divisor = torch::where(scales > 0, scales, torch::ones_like(scales)).unsqueeze(-1);
   torch::Tensor q = torch::round(values / divisor).clamp_(-127, 127).to(torch::kInt8);
   return {std::move(q), std::move(scales)};
+}
+
+torch::Tensor valid_int8_scales(const torch::Tensor& scales) {
+  return (scales >= 0) & (scales <= layout::kMaxInt8Scale);
 }
 
 torch::Tensor dequantise_rows(const torch::Tensor& values, const torch::Tensor& scales) {

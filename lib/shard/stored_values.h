@@ -20,6 +20,9 @@ struct Int8Rows {
 // q = round(x / scale) (half to even; 0 for a row of zeros, whose scale is 0).
 Int8Rows quantise_rows(const torch::Tensor& x);
 
+// Which of `scales` (float32) are valid i8 scales (layout::is_int8_scale), as a bool tensor.
+torch::Tensor valid_int8_scales(const torch::Tensor& scales);
+
 // values [..., d] int8 and scales [...] float32 -> float32 [..., d]: values * scales.
 torch::Tensor dequantise_rows(const torch::Tensor& values, const torch::Tensor& scales);
 

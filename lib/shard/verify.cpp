@@ -80,7 +80,7 @@ void check_examples(const ShardFile& f, int64_t begin, int64_t end, std::vector<
       const auto tiers = info.tiers.size();
       const float* s = scales.data() + first * tiers;
       if (!std::all_of(s, s + static_cast<size_t>(f.num_tokens(i)) * tiers,
-                       [](float v) { return v >= 0 && v <= layout::kMaxInt8Scale; }))  // false for NaN
+                       layout::is_int8_scale))
         problems.push_back(f.path() + ": dataset 'feature_scales': " + which +
                            " has NaN, infinite, negative or overflowing scales");
     }

@@ -173,8 +173,7 @@ void BatchLoader::produce() {
     };
     for (const ReadBlock& block : plan_.blocks) {
       // Examples stay in the stored dtype (f16: half the bytes to copy and buffer; i8: a
-      // quarter) until
-      // collate_examples converts them into the batch.
+      // quarter) until collate_examples converts them into the batch.
       for (auto& e : set_.shards()[block.shard]->read_range(block.begin, block.end, /*stored_dtype=*/true)) {
         if (plan_.shuffle_buffer <= 0) {
           take(std::move(e));

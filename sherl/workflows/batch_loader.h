@@ -60,9 +60,8 @@ ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, i
 
 // Batches to queue ahead of the consumer: up to 4 (enough to hide the reads behind a step),
 // as long as they hold at most 64 MiB of float32 tiers (batches padded to the set's longest
-// example), and at least 1. At BERT-base size a
-// batch of 32 x 128 tokens and 12 tiers is 151 MB: then one batch waits while one is made
-// and one is used.
+// example), and at least 1. At BERT-base size a batch of 32 x 128 tokens and 12 tiers is
+// 151 MB: then one batch waits while one is made and one is used.
 size_t queue_depth(const ShardSet& set, int64_t batch_size, int64_t tiers_used = 0);
 
 class BatchLoader {

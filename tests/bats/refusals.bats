@@ -563,9 +563,9 @@ PY
 @test "extract --estimate prints the cache's bytes from the input's tokens, writes nothing, and bounds the real size" {
   IMAGES=(--model "$SHERL_VIT" --input "$FMNIST/train-images-idx3-ubyte.gz" --labels "$FMNIST/train-labels-idx1-ubyte.gz"
           --select-labels 5,6,7,8,9 --per-label 40 --quiet)
-  run sherl-extract "${IMAGES[@]}" --estimate --out "$WORK/est"
+  run sherl-extract "${IMAGES[@]}" --estimate --out "$WORK/est/a/b"
   [ "$status" -eq 0 ]
-  [ ! -e "$WORK/est" ]
+  [ ! -e "$WORK/est" ]  # nor the parents made for it
   # 200 images of 50 tokens; 6 tiers of 128 values: 1536 bytes a row in f16, 6 x (128 + 4) in i8.
   echo "$output" | $PY -c '
 import json, sys

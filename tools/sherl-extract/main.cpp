@@ -2,7 +2,6 @@
 // zstd-compressed HDF5 shards (formats/shard.md).
 #include <CLI/CLI.hpp>
 
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -97,14 +96,9 @@ int main(int argc, char** argv) {
     parse_partition(shard, o);
     o.estimate_only = estimate;
     o.check_free_space = !no_space_check;
-    // A directory made here for the spools goes again when the run leaves nothing in it
-    // (--estimate, a refusal).
-    std::error_code ec;
-    const bool out_existed = std::filesystem::exists(o.out_dir, ec);
-    std::shared_ptr<void> remove_if_new_and_empty(nullptr, [&](void*) {
-      if (!out_existed) std::filesystem::remove(o.out_dir, ec);  // fails, harmlessly, unless empty
-    });
-    sherl::create_output_directory(o.out_dir);
+    // Made for the spools; it goes again (with the parents made for it) when the run leaves
+    // nothing in it (--estimate, a refusal).
+    sherl::ScopedOutputDirectory out_dir(o.out_dir);
     sherl::ExtractReport r;
     {
       // Read twice (a label pre-scan, then the examples): stdin and pipes are spooled first.

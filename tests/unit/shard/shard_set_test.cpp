@@ -8,6 +8,7 @@
 #include <hdf5.h>
 
 #include "lib/core/error.h"
+#include "lib/shard/hdf5_util.h"
 #include "lib/shard/shard.h"
 #include "shard_test_util.h"
 
@@ -217,6 +218,40 @@ TEST(VerifyShardSet, FindsBadScalesOfInt8Shards) {
   auto problems = verify_shard_file(dir.file("s.h5"));
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0], dir.file("s.h5") + ": dataset 'features': example 1 (id 107) has values outside -127..127");
+}
+
+// A shard that says two things about its dtype is refused: a features attribute that
+// contradicts the root's, or i8's scales beside f16 values.
+TEST(ShardFile, RefusesContradictoryDtypes) {
+  ScratchDir dir;
+  auto info = test::test_info(FeatureDType::F16);
+  for (int variant = 0; variant < 2; ++variant) {
+    test::write_shard(dir.file("s.h5"), info, test::ragged_examples(info));
+    register_zstd_filter();
+    hid_t file = H5Fopen(dir.file("s.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    if (variant == 0) {
+      hid_t features = H5Dopen2(file, "features", H5P_DEFAULT);
+      H5Adelete(features, "dtype");
+      h5::write_attribute(features, "dtype", std::string("bf16"), "test");
+      H5Dclose(features);
+    } else {
+      hsize_t dims[2] = {1, 3};
+      hid_t space = H5Screate_simple(2, dims, nullptr);
+      H5Dclose(H5Dcreate2(file, "feature_scales", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+      H5Sclose(space);
+    }
+    H5Fclose(file);
+    try {
+      ShardFile shard(dir.file("s.h5"));
+      ADD_FAILURE() << "opened variant " << variant;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(variant == 0 ? "attribute 'dtype' contradicts the root attribute dtype 'f16'"
+                                                        : "dataset 'feature_scales' belongs to dtype i8, not f16"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(ShardWriter, RefusesNonFiniteFeatures) {
