@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "lib/core/cli.h"  // at_least
+
 #include "lib/input/source.h"
 
 namespace sherl {
@@ -29,6 +31,14 @@ inline CLI::Option* add_raw_input_options(CLI::App& app, std::string& input, Inp
                  "(default for pairs of models without token types, T5 and the decoders: "
                  "'sentence1: {a} sentence2: {b}')");
   return label_column;
+}
+
+// --select-labels, --per-label and --limit: which rows of the input become examples.
+inline void add_selection_options(CLI::App& app, InputSpec& spec) {
+  app.add_option("--select-labels", spec.select_labels, "keep only these labels, remapped to 0..C-1 in this order")
+      ->delimiter(',');
+  app.add_option("--per-label", spec.per_label, "keep the first N examples of each label")->check(at_least(1));
+  app.add_option("--limit", spec.limit, "keep the first N selected examples")->check(at_least(1));
 }
 
 }  // namespace sherl

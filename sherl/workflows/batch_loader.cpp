@@ -121,9 +121,7 @@ ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, i
   // block, and the plan is a uniform permutation of the set with no buffer to fill.
   const bool random_access = set.random_access();
   ReadPlan plan{blocks_of(set, random_access ? 1 : block_examples), 0, seed};
-  std::mt19937_64 rng(seed);
-  for (int64_t i = static_cast<int64_t>(plan.blocks.size()) - 1; i > 0; --i)
-    std::swap(plan.blocks[i], plan.blocks[rng() % static_cast<uint64_t>(i + 1)]);
+  seeded_shuffle(plan.blocks, seed);
   if (random_access) return plan;
   const ShardSetInfo& info = set.info();
   int64_t tokens = set.size() > 0 ? std::max<int64_t>(1, set.shards()[0]->num_tokens(0)) : 1;

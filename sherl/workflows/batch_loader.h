@@ -17,6 +17,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -39,6 +40,25 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
 // example of `batch` (read from `set`) has a non-finite feature. Batches are made from
 // features in their stored dtype, which the shard reader does not check.
 void check_finite(const ShardSet& set, const Batch& batch);
+
+// A stream of training or evaluation batches: read from a cache (BatchLoader) or computed
+// by the frozen early layers online (sherl/workflows/online_input.h).
+class BatchStream {
+ public:
+  virtual ~BatchStream() = default;
+  // The next batch; false at the end.
+  virtual bool next(Batch& out) = 0;
+};
+
+// Shuffles `items` in place with Fisher-Yates draws of mt19937_64(seed): the one definition
+// of a seeded data order, so that an online input and a random-access shard set of the same
+// examples are read in the same order.
+template <typename T>
+void seeded_shuffle(std::vector<T>& items, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (int64_t i = static_cast<int64_t>(items.size()) - 1; i > 0; --i)
+    std::swap(items[i], items[rng() % static_cast<uint64_t>(i + 1)]);
+}
 
 struct ReadBlock {
   int64_t shard = 0, begin = 0, end = 0;  // examples [begin, end) of shards()[shard]
@@ -64,16 +84,16 @@ ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, i
 // 151 MB: then one batch waits while one is made and one is used.
 size_t queue_depth(const ShardSet& set, int64_t batch_size, int64_t tiers_used = 0);
 
-class BatchLoader {
+class BatchLoader : public BatchStream {
  public:
   // pin: page-locked batches for fast CUDA copies.
   BatchLoader(const ShardSet& set, ReadPlan plan, int64_t batch_size, size_t depth = 4, bool pin = false,
               std::vector<int64_t> tier_positions = {});
-  ~BatchLoader();
+  ~BatchLoader() override;
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
   // The next batch; false at the end. Rethrows a read error (naming the shard file).
-  bool next(Batch& out);
+  bool next(Batch& out) override;
 
  private:
   void produce();

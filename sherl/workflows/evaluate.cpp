@@ -3,29 +3,33 @@
 #include <algorithm>
 
 #include "lib/core/error.h"
-#include "sherl/workflows/batch_loader.h"
 
 namespace sherl {
 
-Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device,
-                          const std::vector<int64_t>& tier_positions) {
+Outputs run_adapted_model(AdaptedModel& model, BatchStream& batches, torch::Device device,
+                          const std::function<void(const Batch&)>& check, const std::string& where) {
   torch::NoGradGuard no_grad;
   bool was_training = model->is_training();
   model->eval();
-  BatchLoader loader(data, sequential_plan(data), batch_size,
-                     queue_depth(data, batch_size, static_cast<int64_t>(tier_positions.size())), device.is_cuda(),
-                     tier_positions);
   std::vector<torch::Tensor> outputs, targets, ids;
   Batch batch;
-  while (loader.next(batch)) {
-    check_finite(data, batch);
+  while (batches.next(batch)) {
+    check(batch);
     outputs.push_back(model->forward(batch.tiers.to(device, true), batch.mask.to(device, true)).to(torch::kCPU));
     targets.push_back(batch.labels);
     ids.push_back(batch.ids);
   }
   model->train(was_training);
-  if (outputs.empty()) throw error_at(data.dir(), "holds no examples");
+  if (outputs.empty()) throw error_at(where, "holds no examples");
   return {torch::cat(outputs), torch::cat(targets), torch::cat(ids)};
+}
+
+Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device,
+                          const std::vector<int64_t>& tier_positions) {
+  BatchLoader loader(data, sequential_plan(data), batch_size,
+                     queue_depth(data, batch_size, static_cast<int64_t>(tier_positions.size())), device.is_cuda(),
+                     tier_positions);
+  return run_adapted_model(model, loader, device, [&](const Batch& b) { check_finite(data, b); }, data.dir());
 }
 
 std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,

@@ -3,9 +3,12 @@
 // metrics. Shared by sherl-train (validation each epoch) and sherl-eval.
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "lib/core/json.h"
 #include "lib/shard/shard.h"
 #include "sherl/method/adapted_model.h"
+#include "sherl/workflows/batch_loader.h"
 
 namespace sherl {
 
@@ -18,6 +21,10 @@ struct Outputs {
 // tier_positions: which of the stored tiers feed the model (see check_compatible); empty = all.
 Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device,
                           const std::vector<int64_t>& tier_positions = {});
+// The same over any stream of batches, each checked by `check` (which throws naming the
+// example) before it is used; `where` names the data when the stream holds no batch.
+Outputs run_adapted_model(AdaptedModel& model, BatchStream& batches, torch::Device device,
+                          const std::function<void(const Batch&)>& check, const std::string& where);
 
 // Checks that `data` can feed a model made for (backbone, tiers): same backbone and late
 // layers, and every tier the model uses stored (a shard set may hold more tiers than a

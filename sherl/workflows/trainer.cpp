@@ -21,6 +21,7 @@
 #include "sherl/method/adapter_io.h"
 #include "sherl/workflows/batch_loader.h"
 #include "sherl/workflows/evaluate.h"
+#include "sherl/workflows/training_data.h"
 #include "sherl/kernels/fused_adamw.h"
 #include "sherl/report/metrics.h"
 #include "sherl/report/svg_plot.h"
@@ -64,10 +65,10 @@ TrainState state_from_json(const json& j) {
 }
 
 // The arguments that define a run; --resume refuses a checkpoint made with others. The data
-// and the backbone are compared by content (the manifests' and the model files' hashes), not
-// by how their paths are spelled: the paths are recorded, not compared.
-json run_arguments(const TrainOptions& o, const BackboneIdentity& backbone) {
-  json args = {{"model", o.model_dir}, {"train", o.train_dir}, {"val", o.val_dir}, {"task", o.task},
+// and the backbone are compared by content (the manifests' or the input's and the model
+// files' hashes), not by how their paths are spelled: the paths are recorded, not compared.
+json run_arguments(const TrainOptions& o, const TrainingData& data) {
+  json args = {{"model", o.model_dir}, {"task", o.task},
           {"method", to_string(o.method)}, {"projection", to_string(o.projection)}, {"output", to_string(o.output)},
           {"downsample_factor", o.downsample_factor}, {"epochs", o.epochs}, {"batch_size", o.batch_size},
           {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"warmup_steps", o.warmup_steps},
@@ -75,16 +76,14 @@ json run_arguments(const TrainOptions& o, const BackboneIdentity& backbone) {
           {"shuffle_buffer_bytes", o.shuffle_buffer_bytes}};
   // Only when not f32, so that checkpoints from before --precision still resume.
   if (o.precision != torch::kFloat32) args["precision"] = precision_name(o.precision);
-  args["backbone"] = to_json(backbone);
-  args["train_manifest_sha256"] = sha256_file(manifest_path(o.train_dir));
-  args["val_manifest_sha256"] = o.val_dir.empty() ? "" : sha256_file(manifest_path(o.val_dir));
+  args.update(data.identity());
   return args;
 }
 
-// Arguments that may differ on --resume: more epochs or patience, and the paths (the
+// Arguments that may differ on resume: more epochs or patience, and the paths (the
 // content behind them is compared through the identities above).
 bool may_differ_on_resume(const std::string& key) {
-  return key == "epochs" || key == "patience" || key == "model" || key == "train" || key == "val";
+  return key == "epochs" || key == "patience" || key == "model" || is_data_path_key(key);
 }
 
 // Keys that checkpoints written before they existed lack: such a checkpoint still resumes
@@ -97,6 +96,8 @@ std::string resume_difference(const std::string& key, const json& saved, const j
   if (key == "backbone") return "another backbone (--model's config, weights or preprocessing files differ)";
   if (key == "train_manifest_sha256") return "other training data (the manifest of --train differs)";
   if (key == "val_manifest_sha256") return "other validation data (the manifest of --val differs)";
+  if (key == "input_sha256") return "another training input (the content of --input differs)";
+  if (key == "labels_sha256") return "other labels (the content of --labels differs)";
   return "--" + key + " " + saved.dump() + ", not " + now.dump();
 }
 
@@ -178,12 +179,12 @@ class JsonLog {
   std::ofstream out_;
 };
 
-void check_labels(const Batch& batch, Task task, int64_t num_outputs, const std::string& dir) {
+void check_labels(const Batch& batch, Task task, int64_t num_outputs, const std::string& where) {
   if (task != LabelKind::Class) return;
   auto bad = (batch.labels < 0).logical_or(batch.labels >= num_outputs).nonzero();
   if (bad.numel() > 0) {
     int64_t i = bad[0][0].item<int64_t>();
-    throw error_at(dir, "example " + std::to_string(batch.ids[i].item<int64_t>()) + " has label " +
+    throw error_at(where, "example " + std::to_string(batch.ids[i].item<int64_t>()) + " has label " +
                             std::to_string(batch.labels[i].item<int64_t>()) + ", outside the head's range 0.." +
                             std::to_string(num_outputs - 1));
   }
@@ -204,6 +205,7 @@ void validate(const TrainOptions& o) {
   if (o.patience < 0) throw Error("--patience must not be negative (0: never stop early)");
   if (o.shuffle_buffer_bytes < 0) throw Error("--shuffle-buffer-mb must not be negative");
   if (o.resume && o.overwrite) throw Error("--resume and --overwrite contradict each other: give one");
+  if (o.online != o.train_dir.empty()) throw Error("give the training data as --train DIR (a cache) or --input FILE (online), one of them");
 }
 
 // What --out may hold: nothing of a run, a run to --resume, or anything with --overwrite
@@ -246,25 +248,13 @@ double scheduled_lr(const TrainOptions& o, int64_t step, int64_t total) {
 TrainResult train(const TrainOptions& o) {
   validate(o);
   RunPaths paths(o.out_dir);
-  ShardSet train_set(o.train_dir);
-  if (train_set.size() == 0) throw error_at(o.train_dir, "holds no examples to train on");
-  std::unique_ptr<ShardSet> val_set;
-  if (!o.val_dir.empty()) val_set = std::make_unique<ShardSet>(o.val_dir);
-  if (val_set && val_set->size() == 0) throw error_at(o.val_dir, "holds no examples to validate on");
-  const ShardSetInfo& info = train_set.info();
-  // A CLIPModel's tower is the one the shards were extracted from.
-  const Tower tower = tower_of(info.backbone.model_type);
-  BackboneIdentity backbone_id = backbone_identity(o.model_dir, tower);
-  check_compatible(train_set, backbone_id, info.tiers, info.late_layers, "--model " + o.model_dir);
-  std::vector<int64_t> val_positions;
-  if (val_set) val_positions = check_compatible(*val_set, info.backbone, info.tiers, info.late_layers, "the training shards");
+  std::unique_ptr<TrainingData> data = open_training_data(o);
+  const ShardSetInfo& info = data->info();
   Task task = o.task.empty() ? info.label_kind : parse_task(o.task);
   if (task != info.label_kind)
-    throw error_at(o.train_dir, "labels are of kind " + to_string(info.label_kind) + ", which does not fit --task " +
-                                    task_name(task));
-  if (info.num_labels < 1) throw error_at(o.train_dir, "shards record no labels to train a head on");
-  std::vector<int64_t> val_classes;
-  if (val_set) val_classes = class_mapping(*val_set, info.label_names, info.num_labels, "the training shards " + o.train_dir);
+    throw error_at(data->name(), "labels are of kind " + to_string(info.label_kind) + ", which does not fit --task " +
+                                     task_name(task));
+  if (info.num_labels < 1) throw error_at(data->name(), "records no labels to train a head on");
   MtsaOptions mtsa_options;
   mtsa_options.num_tiers = static_cast<int64_t>(info.tiers.size());
   mtsa_options.hidden_size = info.backbone.hidden_size;
@@ -279,9 +269,7 @@ TrainResult train(const TrainOptions& o) {
   if (o.overwrite) clear_run_directory(o, paths);
   fs::create_directories(paths.checkpoints);
 
-  // Only what the late route runs: the cache stands for the early layers and embeddings.
-  auto late_route = std::make_shared<LateRoute>(
-      load_backbone(o.model_dir, o.device, tower, BackboneScope{info.late_layers}), info.late_layers, o.precision);
+  auto late_route = std::make_shared<LateRoute>(data->load(), info.late_layers, o.precision);
   // Seeded after the backbone is built (its modules draw initial values too), so that the
   // adapter's initialisation depends on the seed alone.
   torch::manual_seed(static_cast<uint64_t>(o.seed));
@@ -289,7 +277,7 @@ TrainResult train(const TrainOptions& o) {
   model->to(o.device);
   FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
 
-  json args = run_arguments(o, backbone_id);
+  json args = run_arguments(o, *data);
   TrainState state;
   if (o.resume && fs::exists(paths.state)) {
     state = resume_checkpoint(paths, o.device, model, optimizer, args);
@@ -313,7 +301,7 @@ TrainResult train(const TrainOptions& o) {
   adapter.training["command_line"] = o.command_line;
   adapter.training["feature_dtype"] = to_string(info.dtype);  // sherl-predict rounds raw tiers alike
 
-  const int64_t n = train_set.size();
+  const int64_t n = data->size();
   const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   TrainResult result;
@@ -322,13 +310,12 @@ TrainResult train(const TrainOptions& o) {
     auto start = std::chrono::steady_clock::now();
     torch::manual_seed(static_cast<uint64_t>(o.seed) * 1000003ULL + static_cast<uint64_t>(epoch));  // dropout
     model->train();
-    BatchLoader loader(train_set, shuffled_plan(train_set, epoch_seed(o.seed, epoch), o.batch_size, o.shuffle_buffer_bytes),
-                       o.batch_size, queue_depth(train_set, o.batch_size), o.device.is_cuda());
+    std::unique_ptr<BatchStream> batches = data->epoch(epoch_seed(o.seed, epoch), o.batch_size);
     double loss_sum = 0;
     int64_t seen = 0;
     Batch batch;
-    while (loader.next(batch)) {
-      check_labels(batch, task, info.num_labels, o.train_dir);
+    while (batches->next(batch)) {
+      check_labels(batch, task, info.num_labels, data->name());
       double lr = scheduled_lr(o, state.step, total_steps);
       set_lr(optimizer, lr);
       optimizer.zero_grad();
@@ -338,7 +325,7 @@ TrainResult train(const TrainOptions& o) {
         torch::Tensor loss = task_loss(task, outputs, batch.labels.to(o.device, true));
         loss_value = loss.item<double>();
         if (!std::isfinite(loss_value)) {
-          check_finite(train_set, batch);  // names the example when the data is to blame
+          data->check_finite(batch);  // names the example when the data is to blame
           throw Error("step " + std::to_string(state.step) + " (epoch " + std::to_string(epoch + 1) +
                       "): the loss is not finite (a diverging run: try a lower --lr or --clip-norm); stopped, " +
                       (state.epochs_done > 0 ? "the checkpoint of epoch " + std::to_string(state.epochs_done) +
@@ -361,23 +348,23 @@ TrainResult train(const TrainOptions& o) {
 
     json val_metrics;
     double score = -train_loss;  // without validation data the last epoch is kept
-    if (val_set) {
-      Outputs out = run_adapted_model(model, *val_set, std::max<int64_t>(o.batch_size, 128), o.device, val_positions);
-      apply_class_mapping(out, val_classes, *val_set);
+    const bool validated = data->has_validation();
+    if (validated) {
+      Outputs out = data->validate(model, std::max<int64_t>(o.batch_size, 128));
       val_metrics = task_metrics(task, out.outputs, out.targets);
       json primary = val_metrics.value(primary_metric(task), json());
       score = primary.is_number() ? primary.get<double>() : -INFINITY;
     }
     state.epochs_done = epoch + 1;
     state.train_loss.push_back(train_loss);
-    state.val_metric.push_back(val_set ? score : NAN);
-    bool improved = !val_set || score > state.best;
+    state.val_metric.push_back(validated ? score : NAN);
+    bool improved = !validated || score > state.best;
     if (improved) {
       state.best = score;
       state.best_epoch = epoch + 1;
       state.since_best = 0;
       adapter.metrics = {{"epoch", epoch + 1}, {"train_loss", train_loss}};
-      if (val_set) adapter.metrics["validation"] = val_metrics;
+      if (validated) adapter.metrics["validation"] = val_metrics;
       save_adapter(o.out_dir, adapter, model->mtsa(), model->head());
     } else {
       ++state.since_best;
@@ -390,7 +377,7 @@ TrainResult train(const TrainOptions& o) {
     if (!o.quiet) {
       std::fprintf(stderr, "sherl-train: epoch %lld/%lld loss %.4f", static_cast<long long>(epoch + 1),
                    static_cast<long long>(o.epochs), train_loss);
-      if (val_set) std::fprintf(stderr, " val %s %.4f", primary_metric(task).c_str(), score);
+      if (validated) std::fprintf(stderr, " val %s %.4f", primary_metric(task).c_str(), score);
       std::fprintf(stderr, " (%.2f s, %.0f ex/s)%s\n", epoch_seconds, seen / epoch_seconds, improved ? " *" : "");
     }
     if (o.patience > 0 && state.since_best >= o.patience) {
@@ -400,7 +387,7 @@ TrainResult train(const TrainOptions& o) {
   }
 
   std::vector<Series> curve = {{"train loss", state.train_loss, "#d62728"}};
-  if (val_set) curve.push_back({"validation " + primary_metric(task), state.val_metric, "#1f77b4"});
+  if (data->has_validation()) curve.push_back({"validation " + primary_metric(task), state.val_metric, "#1f77b4"});
   write_file_atomic(paths.curve, svg_line_chart("sherl-train: " + fs::path(o.out_dir).filename().string(), "epoch", curve));
   result.best_epoch = state.best_epoch;
   result.best_metrics = read_adapter_info(o.out_dir).metrics;

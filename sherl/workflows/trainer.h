@@ -8,6 +8,7 @@
 
 #include "lib/core/json.h"
 #include "sherl/method/adapted_model.h"
+#include "sherl/workflows/online_input.h"
 
 namespace sherl {
 
@@ -19,6 +20,14 @@ LrSchedule parse_lr_schedule(const std::string& name);  // throws sherl::Error n
 
 struct TrainOptions {
   std::string model_dir, train_dir, val_dir, out_dir;
+  // The online early route (--input instead of --train): the tiers computed from this raw
+  // input by the frozen early layers every step. Validation: val_dir (a cache), or the
+  // stratified part val_fraction of the input split off with split_seed, as
+  // sherl-consolidate splits a cache (so that both routes train on the same examples).
+  bool online = false;
+  OnlineInputOptions online_input;
+  double val_fraction = 0;
+  int64_t split_seed = 0;
   std::string task;                      // "" = from the shards' label kind
   Method method = Method::Sherl;
   ProjectionKind projection = ProjectionKind::LinearLn;

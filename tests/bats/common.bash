@@ -34,3 +34,15 @@ same_shard_data() {
     done
   done
 }
+
+# Kills process $1 (SIGKILL) once run directory $2 holds its first checkpoint, and checks
+# that the run had not finished its $3 epochs by then: what --resume must then complete.
+kill_after_first_checkpoint() {
+  local pid=$1 run=$2 epochs=$3
+  for _ in $(seq 1 600); do
+    grep -qs '"epochs_done": [12]' "$run/checkpoint/state.json" && break
+    sleep 0.05
+  done
+  kill -9 "$pid"; wait "$pid" || true
+  ! grep -qs "\"epochs_done\": $epochs" "$run/checkpoint/state.json"
+}

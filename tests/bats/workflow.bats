@@ -179,15 +179,7 @@ PY
   args=(--model "$SHERL_VIT" --train "$SMALL/cons/train" --val "$SMALL/cons/val" --epochs 4 --threads 1 --seed 3 --quiet)
   sherl-train "${args[@]}" --out "$WORK/full" > /dev/null
   sherl-train "${args[@]}" --out "$WORK/killed" > /dev/null &
-  pid=$!
-  # kill it once its first checkpoint is down, in the middle of a later epoch
-  for _ in $(seq 1 600); do
-    grep -qs '"epochs_done": [12]' "$WORK/killed/checkpoint/state.json" && break
-    sleep 0.05
-  done
-  kill -9 $pid; wait $pid || true
-  run grep -c '"epochs_done": 4' "$WORK/killed/checkpoint/state.json"
-  [ "$output" = "0" ]
+  kill_after_first_checkpoint $! "$WORK/killed" 4
   sherl-train "${args[@]}" --out "$WORK/killed" --resume > /dev/null
   cmp "$WORK/full/adapter.safetensors" "$WORK/killed/adapter.safetensors"
 }

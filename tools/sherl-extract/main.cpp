@@ -63,10 +63,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-shuffle", no_shuffle, "no HDF5 byte-shuffle before zstd");
   app.add_option("--task", task, "label kind: classify, regress or multilabel")
       ->check(CLI::IsMember({"classify", "regress", "multilabel"}))->capture_default_str();
-  app.add_option("--select-labels", o.input.select_labels, "keep only these labels, remapped to 0..C-1 in this order")
-      ->delimiter(',');
-  app.add_option("--per-label", o.input.per_label, "keep the first N examples of each label")->check(sherl::at_least(1));
-  app.add_option("--limit", o.input.limit, "keep the first N selected examples")->check(sherl::at_least(1));
+  sherl::add_selection_options(app, o.input);
   app.add_flag("--merge", merge, "only merge the partitions' manifests in --out into manifest.json");
   app.add_flag("--estimate", estimate,
                "print the bytes this run's shards will take and the free space at --out (JSON), then stop");

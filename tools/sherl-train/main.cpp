@@ -1,28 +1,51 @@
 // sherl-train: train a SHERL adapter (MTSA + head) through the frozen late layers, from
-// cached tiers.
+// cached tiers or from a raw input through the frozen early layers (the online route).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
+#include <memory>
+#include <optional>
+
 #include "lib/core/atomic_file.h"
 #include "lib/core/cli.h"
 #include "lib/core/device.h"
+#include "lib/core/error.h"
+#include "lib/core/output_directory.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
+#include "lib/input/input_options.h"
+#include "lib/input/spool.h"
 #include "sherl/kernels/row_parallel_linear.h"
 #include "sherl/workflows/trainer.h"
 
 int main(int argc, char** argv) {
   sherl::prepare_process();
-  CLI::App app{"Train a SHERL adapter (MTSA + head) through the frozen late layers from cached tiers."};
+  CLI::App app{"Train a SHERL adapter (MTSA + head) through the frozen late layers from cached tiers, or from a raw "
+               "input through the frozen early layers."};
   app.set_version_flag("--version", std::string("sherl-train ") + SHERL_VERSION);
   sherl::TrainOptions o;
   std::string method = "sherl", precision = "f32", projection = "linear-ln", output = "ln",
               schedule = "cosine";
   sherl::ComputeOptions compute;
   app.add_option("--model", o.model_dir, "the Hugging Face model directory the shards were extracted with")->required();
-  app.add_option("--train", o.train_dir, "training shard set")->required();
+  app.add_option("--train", o.train_dir, "training shard set (or --input: the online route)");
   app.add_option("--val", o.val_dir, "validation shard set (best epoch kept by its metric)");
+  // The online route: the options of sherl-extract that describe the input and its tiers.
+  std::string input, tower;
+  sherl::InputSpec& spec = o.online_input.input;
+  sherl::add_raw_input_options(app, input, spec);
+  app.add_option("--tower", tower, "with --input: the tower of a CLIPModel directory to train: text or vision")
+      ->check(CLI::IsMember({"text", "vision"}));
+  sherl::add_selection_options(app, spec);
+  app.add_option("--late-layers", o.online_input.late_layers, "with --input: late layers K (the early route runs the others)")
+      ->check(sherl::at_least(1))->capture_default_str();
+  app.add_option("--tiers", o.online_input.tiers, "with --input: tiers the MTSA reads, 'all' or a comma list (0 = embeddings)")
+      ->capture_default_str();
+  app.add_option("--val-fraction", o.val_fraction,
+                 "with --input: the stratified part of it to validate on, split as sherl-consolidate splits")
+      ->capture_default_str();
+  app.add_option("--split-seed", o.split_seed, "with --input: seed of the validation split")->capture_default_str();
   app.add_option("--out", o.out_dir, "run directory: adapter, checkpoint/, train.jsonl, curve.svg")->required();
   app.add_option("--task", o.task, "classify, regress or multilabel (default: from the shards' labels)")
       ->check(CLI::IsMember({"classify", "regress", "multilabel"}));
@@ -55,6 +78,9 @@ int main(int argc, char** argv) {
   app.add_flag("--quiet", o.quiet, "no progress on stderr");
   if (int status = sherl::parse_command_line(app, argc, argv); status >= 0) return status;
   sherl::use_thread_pool_settings(argv);
+  const char* online_only[] = {"--labels", "--format", "--text-columns", "--label-column", "--max-length",
+                               "--template", "--tower", "--select-labels", "--per-label", "--limit",
+                               "--late-layers", "--tiers", "--val-fraction", "--split-seed"};
 
   return sherl::run_tool("sherl-train", [&] {
     sherl::set_threads(compute.threads);
@@ -67,6 +93,24 @@ int main(int argc, char** argv) {
     o.schedule = sherl::parse_lr_schedule(schedule);
     o.shuffle_buffer_bytes = shuffle_mb << 20;
     o.command_line = sherl::command_line(argc, argv);
+    o.online = !input.empty();
+    for (const char* name : online_only)
+      if (!o.online && app.get_option(name)->count() > 0)
+        throw sherl::Error(std::string(name) + " describes a raw input: it goes with --input (the online route)");
+    // The online route reads its input twice (a label pre-scan, then the examples): stdin
+    // and pipes are spooled into --out, which goes again when the run leaves nothing in it.
+    std::optional<sherl::ScopedOutputDirectory> out_dir;
+    sherl::InputSpools spools;
+    if (o.online) {
+      spec.model_dir = o.model_dir;
+      spec.label_kind = o.task.empty() ? sherl::LabelKind::Class : sherl::parse_task(o.task);
+      if (!tower.empty()) spec.tower = sherl::parse_tower(tower);
+      o.online_input.model_dir = o.model_dir;
+      o.online_input.source_name = input;
+      o.online_input.quiet = o.quiet;
+      out_dir.emplace(o.out_dir);
+      spools = sherl::prepare_input_files(input, spec, o.out_dir);
+    }
     // Temporaries of a run killed by SIGKILL (SIGINT and SIGTERM remove their own).
     if (o.resume)
       for (const std::string& dir : {o.out_dir, o.out_dir + "/checkpoint"}) sherl::remove_orphaned_temporaries(dir);
