@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "lib/core/device.h"
 #include "lib/core/error.h"
 #include "lib/core/hash.h"
 #include "lib/core/process.h"
@@ -32,6 +33,7 @@ OnlineInput::OnlineInput(const OnlineInputOptions& o, torch::Device device)
     : options_(o), device_(device), plan_(plan_input(o.input)), name_(display_of(o.input)) {
   if (o.input.unlabeled || plan_.num_labels < 1) throw error_at(name_, "has no labels to train a head on");
   if (plan_.selected == 0) throw error_at(name_, "no examples to train on (empty input or nothing selected)");
+  check_backbone_config(o.model_dir, o.input.tower);  // before the input is read
   if (o.tiers == "auto")
     throw Error("--tiers auto measures the tiers' redundancy on a cache (sherl-consolidate); with --input give "
                 "'all' or a comma list");
@@ -91,8 +93,8 @@ Batch OnlineInput::batch(const std::vector<int64_t>& positions) const {
     torch::NoGradGuard no_grad;  // the early layers are frozen: nothing of them is kept for backward
     b.tiers = compute_tiers(*backbone_, inputs, info_.tiers).to(torch::kFloat32);
     b.mask = backbone_->token_mask(inputs);
-    // Padding rows as a cached batch has them: zeros.
-    b.tiers.mul_(b.mask.to(torch::kFloat32).view({b.mask.size(0), b.mask.size(1), 1, 1}));
+    // Padding rows as a cached batch has them: zeros (whatever the layers left there).
+    b.tiers.masked_fill_(b.mask.eq(0).view({b.mask.size(0), b.mask.size(1), 1, 1}), 0);
   }
   std::vector<torch::Tensor> labels;
   b.ids = torch::empty({static_cast<int64_t>(raw.size())}, torch::kInt64);
@@ -107,8 +109,10 @@ Batch OnlineInput::batch(const std::vector<int64_t>& positions) const {
 bool OnlineBatches::next(Batch& out) {
   if (at_ >= positions_.size()) return false;
   const size_t end = std::min(positions_.size(), at_ + static_cast<size_t>(batch_size_));
-  out = input_.batch(std::vector<int64_t>(positions_.begin() + static_cast<std::ptrdiff_t>(at_),
-                                          positions_.begin() + static_cast<std::ptrdiff_t>(end)));
+  const std::vector<int64_t> positions(positions_.begin() + static_cast<std::ptrdiff_t>(at_),
+                                       positions_.begin() + static_cast<std::ptrdiff_t>(end));
+  // The early layers' forward pass is the largest allocation of an online step.
+  with_out_of_memory_hint(input_.device(), batch_size_, [&] { out = input_.batch(positions); });
   at_ = end;
   return true;
 }

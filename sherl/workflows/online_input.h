@@ -34,6 +34,8 @@ class OnlineInput {
   // tiers are used as computed).
   const ShardSetInfo& info() const { return info_; }
   const std::string& name() const { return name_; }
+  const std::string& format() const { return plan_.format; }  // resolved (never "auto")
+  torch::Device device() const { return device_; }
   // The SHA-256 of the label file ("" when the input has none beside it).
   const std::string& labels_sha256() const { return labels_sha256_; }
   // Reads and preprocesses the selected examples. `backbone` is the whole backbone: its

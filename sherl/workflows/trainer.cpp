@@ -262,14 +262,17 @@ TrainResult train(const TrainOptions& o) {
   mtsa_options.projection = o.projection;
   mtsa_options.output = o.output;
   mtsa_options.validate();  // before anything is written (recorded for the linear probe too)
+  check_run_directory(o, paths);  // before the loading and the lock file: a refusal changes nothing
+  // Before anything is written too: the online route reads its whole input here, and what
+  // it refuses while reading (an unreadable example, too many to hold) leaves no trace.
+  Backbone backbone = data->load();
   create_output_directory(o.out_dir);
-  check_run_directory(o, paths);  // before the lock file is made: a refusal changes nothing
   DirectoryLock lock(o.out_dir, "sherl-train run");
   check_run_directory(o, paths);  // again: another run may have finished meanwhile
   if (o.overwrite) clear_run_directory(o, paths);
   fs::create_directories(paths.checkpoints);
 
-  auto late_route = std::make_shared<LateRoute>(data->load(), info.late_layers, o.precision);
+  auto late_route = std::make_shared<LateRoute>(std::move(backbone), info.late_layers, o.precision);
   // Seeded after the backbone is built (its modules draw initial values too), so that the
   // adapter's initialisation depends on the seed alone.
   torch::manual_seed(static_cast<uint64_t>(o.seed));

@@ -91,7 +91,7 @@ class OnlineData : public TrainingData {
             {"input_sha256", input_.info().source_sha256},
             {"labels_sha256", input_.labels_sha256()},
             {"selection",
-             {{"format", in.format}, {"tower", to_string(in.tower)}, {"select_labels", in.select_labels},
+             {{"format", input_.format()}, {"tower", to_string(in.tower)}, {"select_labels", in.select_labels},
               {"per_label", in.per_label}, {"limit", in.limit}, {"text_columns", in.text_columns},
               {"label_column", in.label_column}, {"max_length", resolved_max_length(in)},
               {"template", in.text_template}}},

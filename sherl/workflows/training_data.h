@@ -22,7 +22,8 @@ class TrainingData {
   // is_data_path_key): merged into the run's arguments.
   virtual json identity() const = 0;
   // Loads what training needs (the backbone; online also the input's examples) and returns
-  // the backbone the late route runs. Called once, after the run directory is claimed.
+  // the backbone the late route runs. Called once, before anything is written to the run
+  // directory, so that a refusal while loading leaves nothing behind.
   virtual Backbone load() = 0;
   virtual int64_t size() const = 0;  // training examples (after load())
   // The batches of one epoch in the order of `seed`.

@@ -101,4 +101,10 @@ PY
   [ "$status" -eq 1 ]
   [[ "$output" == *"$WORK/missing.jsonl"* ]]
   [ ! -e "$WORK/a" ]
+  # Refused while the examples are read (the label pre-scan passed): nothing written either.
+  printf 'missing.png,1\n' > "$WORK/images.csv"
+  run sherl-train "${COMMON[@]}" --input "$WORK/images.csv" --out "$WORK/a"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-train: error: "*"missing.png"* ]]
+  [ ! -e "$WORK/a" ]
 }

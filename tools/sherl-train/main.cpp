@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--split-seed", o.split_seed, "with --input: seed of the validation split")->capture_default_str();
   app.add_option("--out", o.out_dir, "run directory: adapter, checkpoint/, train.jsonl, curve.svg")->required();
-  app.add_option("--task", o.task, "classify, regress or multilabel (default: from the shards' labels)")
+  app.add_option("--task", o.task, "classify, regress or multilabel (default: from the shards' labels; classify with --input)")
       ->check(CLI::IsMember({"classify", "regress", "multilabel"}));
   app.add_option("--method", method, "sherl (MTSA + late route) or linear (linear probe on the final feature)")
       ->check(CLI::IsMember({"sherl", "linear"}))->capture_default_str();
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
       ->capture_default_str();
   sherl::add_compute_options(app, compute);
-  app.add_option("--precision", precision, "floating point of the frozen late layers: f32 or bf16")
+  app.add_option("--precision", precision, "floating point of the frozen late layers (with --input, of all frozen layers): f32 or bf16")
       ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
   app.add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
   app.add_flag("--overwrite", o.overwrite, "replace a run or adapter already in --out");
