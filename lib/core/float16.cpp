@@ -42,4 +42,8 @@ torch::Tensor to_float32(const torch::Tensor& t) {
   return out;
 }
 
+torch::Tensor widen_half(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat16 ? to_float32(t) : t;
+}
+
 }  // namespace sherl

@@ -1,6 +1,9 @@
 #include "sherl/kernels/tier_projections.h"
 
+#include <type_traits>
+
 #include "lib/core/cpu_vector.h"
+#include "lib/core/float16.h"
 #include "sherl/kernels/cpu_gemm.h"
 #include "sherl/kernels/layer_norm_rows.h"
 
@@ -52,6 +55,28 @@ std::pair<T*, int64_t> tier_rows(T* shallow, T* guide, int64_t i, int64_t n, int
   return {shallow + first * (n - 1) * h + i * h, (n - 1) * h};
 }
 
+// Columns [c0, c0 + columns) of tier i's rows [first, first + rows) of x [M, N, d] (row
+// stride sx) as a matrix of T with its leading dimension: x itself, or float16 tiers
+// converted into `staging` (rows x columns).
+template <typename T>
+std::pair<const T*, int64_t> tier_block(const torch::Tensor& x, int64_t i, int64_t first, int64_t rows, int64_t c0,
+                                        int64_t columns, std::vector<T>& staging) {
+  const int64_t sx = x.stride(0), at = first * sx + i * x.size(2) + c0;
+  if (x.scalar_type() != torch::kFloat16) return {x.data_ptr<T>() + at, sx};
+  if constexpr (std::is_same_v<T, float>) {
+    staging.resize(static_cast<size_t>(rows * columns));
+    const c10::Half* src = x.data_ptr<c10::Half>() + at;
+    for (int64_t r = 0; r < rows; ++r) half_to_float(src + r * sx, staging.data() + r * columns, columns);
+    return {staging.data(), columns};
+  }
+  TORCH_CHECK(false, "project_tiers_linear_ln: float16 tiers need float32 parameters");
+}
+
+// The columns of a weight gradient that one task of the backward pass computes over every
+// row: few enough that N x d / kGradColumns tasks keep the threads busy, many enough for
+// efficient products.
+constexpr int64_t kGradColumns = 128;
+
 template <typename T>
 std::vector<const T*> pointers(const std::vector<torch::Tensor>& ts) {
   std::vector<const T*> out;
@@ -66,22 +91,23 @@ class TierProjectionsLinearLn : public torch::autograd::Function<TierProjections
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, torch::TensorList weight,
                                torch::TensorList bias, torch::TensorList gamma, torch::TensorList beta, double eps) {
     const int64_t M = x.size(0), n = x.size(1), d = x.size(2), h = weight[0].size(0), tasks = cpu::task_count(M);
-    torch::Tensor shallow = torch::empty({M, n - 1, h}, x.options()), guide = torch::empty({M, h}, x.options());
-    torch::Tensor xhat = torch::empty({n, M, h}, x.options()), rstd = torch::empty({n, M}, x.options());
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sherl::project_tiers_linear_ln", [&] {
+    const auto options = weight[0].options();  // float16 tiers give float32 outputs
+    torch::Tensor shallow = torch::empty({M, n - 1, h}, options), guide = torch::empty({M, h}, options);
+    torch::Tensor xhat = torch::empty({n, M, h}, options), rstd = torch::empty({n, M}, options);
+    AT_DISPATCH_FLOATING_TYPES(weight[0].scalar_type(), "sherl::project_tiers_linear_ln", [&] {
       const auto w = pointers<scalar_t>(weight.vec()), b = pointers<scalar_t>(bias.vec());
       const auto g = pointers<scalar_t>(gamma.vec()), be = pointers<scalar_t>(beta.vec());
-      const scalar_t* xp = x.data_ptr<scalar_t>();
       scalar_t *sp = shallow.data_ptr<scalar_t>(), *gp = guide.data_ptr<scalar_t>();
       scalar_t *xh = xhat.data_ptr<scalar_t>(), *rs = rstd.data_ptr<scalar_t>();
-      const int64_t sx = x.stride(0);
       cpu::for_each_task(M, tasks, [&](int64_t, int64_t task_first, int64_t task_rows) {
+        std::vector<scalar_t> staging;
         cpu::for_each_row_block(task_first, task_rows, [&](int64_t first, int64_t rows) {
           for (int64_t i = 0; i < n; ++i) {
             auto [y, ld] = tier_rows(sp, gp, i, n, h, first);
             for (int64_t r = 0; r < rows; ++r) std::copy(b[i], b[i] + h, y + r * ld);
             // y^T [h, rows] = W_i [h, d] . x_i^T [d, rows], added to the bias
-            cpu::gemm<scalar_t>('T', 'N', h, rows, d, w[i], d, xp + first * sx + i * d, sx, 1, y, ld);
+            auto [xi, lx] = tier_block<scalar_t>(x, i, first, rows, 0, d, staging);
+            cpu::gemm<scalar_t>('T', 'N', h, rows, d, w[i], d, xi, lx, 1, y, ld);
             norm_kernel(y, ld, rows, h, g[i], be[i], static_cast<scalar_t>(eps), xh + (i * M + first) * h,
                         rs + i * M + first);
           }
@@ -94,38 +120,61 @@ class TierProjectionsLinearLn : public torch::autograd::Function<TierProjections
     return {shallow, guide};
   }
 
+  // In two passes, so that no thread holds a weight gradient of its own: first, by rows,
+  // each LayerNorm's backward, whose input gradient dy replaces xhat (no longer needed);
+  // then, by (tier, block of kGradColumns columns), dW_i = dy_i^T x_i over every row.
+  // The weight gradients then take no scratch memory and do not depend on the thread
+  // count; the [dbias | dgamma | dbeta] sums (N x 3 x h) are summed per task as before.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // xhat is overwritten below: a second backward through this node (retain_graph) would
+    // read gradients as normalised values.
+    TORCH_CHECK(!ctx->saved_data.count("backward_done"),
+                "project_tiers_linear_ln: its backward pass runs once (it reuses the saved values)");
+    ctx->saved_data["backward_done"] = true;
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &x = saved[0], &xhat = saved[1], &rstd = saved[2];
+    const torch::Tensor &x = saved[0], &rstd = saved[2];
+    torch::Tensor dy = saved[1];  // xhat [N, M, h], overwritten by dy
     const std::vector<torch::Tensor> gamma(saved.begin() + 3, saved.end());
     const torch::Tensor dshallow = grads[0].contiguous(), dguide = grads[1].contiguous();
-    const int64_t M = x.size(0), n = x.size(1), d = x.size(2), h = xhat.size(2), tasks = cpu::task_count(M);
-    // Per task: the weight gradients [N, h, d] and [dbias | dgamma | dbeta] [N, 3, h],
-    // summed over the tasks in task order afterwards.
-    torch::Tensor dw_partial = torch::zeros({tasks, n, h, d}, x.options());
-    torch::Tensor sums_partial = torch::zeros({tasks, n, 3, h}, x.options());
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sherl::project_tiers_linear_ln_backward", [&] {
+    const int64_t M = x.size(0), n = x.size(1), d = x.size(2), h = dy.size(2), tasks = cpu::task_count(M);
+    const auto options = gamma[0].options();
+    torch::Tensor dw = M > 0 ? torch::empty({n, h, d}, options) : torch::zeros({n, h, d}, options);
+    torch::Tensor sums_partial = torch::zeros({tasks, n, 3, h}, options);
+    AT_DISPATCH_FLOATING_TYPES(gamma[0].scalar_type(), "sherl::project_tiers_linear_ln_backward", [&] {
       const auto g = pointers<scalar_t>(gamma);
-      const scalar_t* xp = x.data_ptr<scalar_t>();
       const scalar_t *dsp = dshallow.data_ptr<scalar_t>(), *dgp = dguide.data_ptr<scalar_t>();
-      const scalar_t *xh = xhat.data_ptr<scalar_t>(), *rs = rstd.data_ptr<scalar_t>();
-      const int64_t sx = x.stride(0);
+      const scalar_t* rs = rstd.data_ptr<scalar_t>();
+      scalar_t* dyp = dy.data_ptr<scalar_t>();
       cpu::for_each_task(M, tasks, [&](int64_t task, int64_t task_first, int64_t task_rows) {
-        std::vector<scalar_t> dy(static_cast<size_t>(std::min(task_rows, cpu::kBlockRows) * h));
+        std::vector<scalar_t> block(static_cast<size_t>(std::min(task_rows, cpu::kBlockRows) * h));
         cpu::for_each_row_block(task_first, task_rows, [&](int64_t first, int64_t rows) {
           for (int64_t i = 0; i < n; ++i) {
             auto [dout, ld] = tier_rows(dsp, dgp, i, n, h, first);
             scalar_t* sums = sums_partial.data_ptr<scalar_t>() + (task * n + i) * 3 * h;
-            norm_backward_kernel(dout, ld, rows, h, g[i], xh + (i * M + first) * h, rs + i * M + first, dy.data(),
-                                 sums);
-            // dW_i^T [d, h] += x_i^T [d, rows] . dy [rows, h]
-            cpu::gemm<scalar_t>('N', 'T', d, h, rows, xp + first * sx + i * d, sx, dy.data(), h, 1,
-                                dw_partial.data_ptr<scalar_t>() + (task * n + i) * h * d, d);
+            scalar_t* xhat_rows = dyp + (i * M + first) * h;
+            norm_backward_kernel(dout, ld, rows, h, g[i], xhat_rows, rs + i * M + first, block.data(), sums);
+            std::copy(block.begin(), block.begin() + rows * h, xhat_rows);
           }
         });
       });
+      const int64_t column_blocks = (d + kGradColumns - 1) / kGradColumns;
+      at::parallel_for(0, n * column_blocks, 1, [&](int64_t t0, int64_t t1) {
+        std::vector<scalar_t> staging;
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t i = t / column_blocks, c0 = (t % column_blocks) * kGradColumns;
+          const int64_t columns = std::min(kGradColumns, d - c0);
+          scalar_t* dw_i = dw.data_ptr<scalar_t>() + i * h * d + c0;
+          // dW_i^T [columns, h] (+)= x_i^T [columns, rows] . dy_i [rows, h], block by block of rows
+          for (int64_t first = 0; first < M; first += cpu::kBlockRows) {
+            const int64_t rows = std::min(cpu::kBlockRows, M - first);
+            auto [xi, lx] = tier_block<scalar_t>(x, i, first, rows, c0, columns, staging);
+            cpu::gemm<scalar_t>('N', 'T', columns, h, rows, xi, lx, dyp + (i * M + first) * h, h,
+                                first == 0 ? 0 : 1, dw_i, d);
+          }
+        }
+      });
     });
-    const torch::Tensor dw = dw_partial.sum(0), sums = sums_partial.sum(0);  // [N, h, d], [N, 3, h]
+    const torch::Tensor sums = sums_partial.sum(0);  // [N, 3, h]
     variable_list out(static_cast<size_t>(1 + 4 * n + 1));
     for (int64_t i = 0; i < n; ++i) {
       out[1 + i] = dw[i];
@@ -143,7 +192,8 @@ bool parameters_fit(const torch::Tensor& tiers, const LinearLnParameters& p) {
   const int64_t h = p.weight[0].size(0), d = tiers.size(2);
   for (size_t i = 0; i < n; ++i) {
     for (const auto* t : {&p.weight[i], &p.bias[i], &p.gamma[i], &p.beta[i]})
-      if (!t->is_contiguous() || t->device() != tiers.device() || t->scalar_type() != tiers.scalar_type()) return false;
+      if (!t->is_contiguous() || t->device() != tiers.device() || t->scalar_type() != p.weight[0].scalar_type())
+        return false;
     if (p.weight[i].dim() != 2 || p.weight[i].size(0) != h || p.weight[i].size(1) != d) return false;
     for (const auto* t : {&p.bias[i], &p.gamma[i], &p.beta[i]})
       if (t->dim() != 1 || t->size(0) != h) return false;
@@ -155,9 +205,12 @@ bool parameters_fit(const torch::Tensor& tiers, const LinearLnParameters& p) {
 
 bool tier_projections_kernel_applies(const torch::Tensor& tiers, const LinearLnParameters& p) {
   if (!tiers.defined() || tiers.dim() != 3 || !tiers.device().is_cpu() || tiers.requires_grad()) return false;
-  const auto type = tiers.scalar_type();
+  if (p.weight.empty() || !p.weight[0].defined()) return false;
+  // The parameters' dtype computes; float16 tiers are read by float32 parameters.
+  const auto type = p.weight[0].scalar_type();
+  const bool tiers_fit = tiers.scalar_type() == type || (tiers.scalar_type() == torch::kFloat16 && type == torch::kFloat);
   const bool blas = (type == torch::kFloat && cpu::blas_gemm<float>()) || (type == torch::kDouble && cpu::blas_gemm<double>());
-  return blas && tiers.stride(2) == 1 && tiers.stride(1) == tiers.size(2) && parameters_fit(tiers, p);
+  return tiers_fit && blas && tiers.stride(2) == 1 && tiers.stride(1) == tiers.size(2) && parameters_fit(tiers, p);
 }
 
 std::array<torch::Tensor, 2> project_tiers_linear_ln(const torch::Tensor& tiers, const LinearLnParameters& p) {

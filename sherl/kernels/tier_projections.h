@@ -7,12 +7,17 @@
 // 18 passes and 24 dispatched operators per step. Here each thread takes a range of rows
 // and, tier by tier, runs one single-threaded BLAS product into the row's place in the
 // output and normalises it while it is still in cache; the backward pass goes back through
-// the LayerNorm into a per-thread buffer and straight into the weight gradient's product.
+// the LayerNorm, then runs each weight gradient's product over all rows. (It runs once: a
+// second backward through the same graph is refused.)
 // The tiers are cached features that never need a gradient, so none is computed for them
-// (where one is wanted, the kernel does not apply).
+// (where one is wanted, the kernel does not apply). Float16 tiers (a batch of an f16 cache,
+// half the bytes of float32) are read by float32 parameters, a block of rows at a time.
 //
-// Results do not depend on scheduling; parameter gradients sum per-thread partial sums in
-// a fixed order that depends on the thread count, as row_parallel_linear's do.
+// Scratch memory is bounded by the row blocks: the LayerNorms' input gradients overwrite
+// their saved normalised values, and each weight gradient is one product over every row
+// (by blocks of columns), not a sum of per-thread copies. Results do not depend on
+// scheduling; the weight gradients do not depend on the thread count either, the bias and
+// affine gradients sum per-thread partial sums in an order that does.
 #include <torch/torch.h>
 
 #include <array>
@@ -26,11 +31,13 @@ struct LinearLnParameters {
   double eps = 1e-5;
 };
 
-// Whether project_tiers_linear_ln runs its kernel: float32/float64 on the CPU, tiers that
-// need no gradient, parameters of matching shapes and a BLAS exporting sgemm_/dgemm_.
+// Whether project_tiers_linear_ln runs its kernel: float32/float64 parameters on the CPU,
+// tiers of their dtype (or float16 for float32) that need no gradient, parameters of
+// matching shapes and a BLAS exporting sgemm_/dgemm_.
 bool tier_projections_kernel_applies(const torch::Tensor& tiers, const LinearLnParameters& p);
 
-// tiers [M, N, d] (a tier's d values contiguous; rows may be strided). Returns
+// tiers [M, N, d] of the parameters' dtype, or float16 with float32 parameters (a tier's d
+// values contiguous; rows may be strided). Returns
 // {shallow [M, N-1, h], guide [M, h]}: tiers 0..N-2 projected and stacked, tier N-1 apart,
 // as the MTSA's aggregation takes them. Only where tier_projections_kernel_applies.
 std::array<torch::Tensor, 2> project_tiers_linear_ln(const torch::Tensor& tiers, const LinearLnParameters& p);

@@ -1,6 +1,7 @@
 #include "sherl/method/adapted_model.h"
 
 #include "lib/core/error.h"
+#include "lib/core/float16.h"
 
 namespace sherl {
 
@@ -19,8 +20,7 @@ AdaptedModelImpl::AdaptedModelImpl(Mtsa mtsa, Head head, std::shared_ptr<LateRou
 }
 
 torch::Tensor AdaptedModelImpl::forward(const torch::Tensor& tiers, const torch::Tensor& mask) {
-  torch::Tensor last = tiers.select(2, tiers.size(2) - 1);
-  torch::Tensor hidden = method_ == Method::Sherl ? mtsa_->forward(tiers, mask) : last;
+  torch::Tensor hidden = method_ == Method::Sherl ? mtsa_->forward(tiers, mask) : widen_half(tiers.select(2, tiers.size(2) - 1));
   return head_->forward(late_route_->forward(hidden, mask));
 }
 

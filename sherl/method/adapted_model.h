@@ -21,7 +21,8 @@ class AdaptedModelImpl : public torch::nn::Module {
                    std::shared_ptr<LateRoute> late_route);
   // From trained modules (mtsa null for the linear probe).
   AdaptedModelImpl(Mtsa mtsa, Head head, std::shared_ptr<LateRoute> late_route);
-  // tiers: [B, T, N, d]; mask [B, T] int64. Returns the head's outputs [B, num_outputs].
+  // tiers: [B, T, N, d] (float16 is computed in float32); mask [B, T] int64. Returns the
+  // head's outputs [B, num_outputs].
   torch::Tensor forward(const torch::Tensor& tiers, const torch::Tensor& mask);
   Method method() const { return method_; }
   Mtsa& mtsa() { return mtsa_; }

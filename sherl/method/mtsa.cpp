@@ -2,6 +2,7 @@
 
 #include "lib/core/enum_names.h"
 #include "lib/core/error.h"
+#include "lib/core/float16.h"
 #include "sherl/kernels/dropout.h"
 #include "sherl/kernels/mtsa_output.h"
 #include "sherl/kernels/row_parallel_linear.h"
@@ -132,8 +133,9 @@ std::array<torch::Tensor, 2> MtsaImpl::project_all(const torch::Tensor& tiers) {
   }
   // Guide and shallow tiers projected apart: slicing one stacked tensor would make the
   // backward pass build and fill a zero gradient of the whole stack for each slice.
-  torch::Tensor guide = projections_[n - 1]->forward(tiers.select(2, n - 1)).reshape({B * T, h});
-  torch::Tensor shallow = n > 1 ? project(tiers, 0, n - 1).reshape({B * T, n - 1, h}) : guide.new_empty({B * T, 0, h});
+  const torch::Tensor values = widen_half(tiers);
+  torch::Tensor guide = projections_[n - 1]->forward(values.select(2, n - 1)).reshape({B * T, h});
+  torch::Tensor shallow = n > 1 ? project(values, 0, n - 1).reshape({B * T, n - 1, h}) : guide.new_empty({B * T, 0, h});
   return {shallow, guide};
 }
 
@@ -173,7 +175,7 @@ MtsaTrace MtsaImpl::forward_traced(const torch::Tensor& tiers_in, const torch::T
     torch::Tensor padding = real.logical_not();
     if (padding.any().item<bool>()) tiers = tiers_in.masked_fill(padding.unsqueeze(-1).unsqueeze(-1), 0);
   }
-  torch::Tensor last = tiers.select(2, n - 1);
+  torch::Tensor last = widen_half(tiers.select(2, n - 1));
   const int64_t B = tiers.size(0), T = tiers.size(1), h = options_.projection_size();
   auto [shallow, guide] = project_all(tiers);  // [B*T, N-1, h], [B*T, h]
 

@@ -72,7 +72,8 @@ class MtsaImpl : public torch::nn::Module {
  public:
   explicit MtsaImpl(const MtsaOptions& options);
 
-  // tiers: [B, T, N, d], in stored order; tiers[..., N-1, :] is `last`.
+  // tiers: [B, T, N, d], in stored order; tiers[..., N-1, :] is `last`. Of the parameters'
+  // dtype, or float16 (an f16 cache's batch) with float32 parameters: computed in float32.
   // mask: optional [B, T] (bool or 0/1), true/1 = real token. Padded tokens get an
   // unspecified but finite output (their inputs are zeroed and their redundancy forced
   // to 1), whatever their cached values are. Returns out [B, T, d].

@@ -21,10 +21,32 @@ std::vector<ReadBlock> blocks_of(const ShardSet& set, int64_t block_examples) {
   return blocks;
 }
 
+// Float16 when every example is stored so: the batch keeps the stored values, which the
+// MTSA's tier projections read as they are (half the bytes of float32 queued and held by a
+// step). Anything else (f32, bf16, i8) is converted into float32.
+torch::ScalarType batch_dtype(const std::vector<ShardExample>& examples) {
+  for (const auto& e : examples)
+    if (e.features.scalar_type() != torch::kFloat16 || !e.features.is_contiguous()) return torch::kFloat32;
+  return torch::kFloat16;
+}
+
+// Rows [row, row + n) of an example's [T * stored] rows of d values into `to`, in the
+// batch's dtype: float16 copied or widened, int8 (with its scales) dequantised.
+void copy_rows(const ShardExample& e, int64_t row, int64_t n, float* to) {
+  const int64_t d = e.features.size(2);
+  if (e.features.scalar_type() == torch::kFloat16) return half_to_float(e.features.data_ptr<c10::Half>() + row * d, to, n * d);
+  dequantise_rows_into(e.features.data_ptr<int8_t>() + row * d, e.scales.data_ptr<float>() + row, n, d, to);
+}
+void copy_rows(const ShardExample& e, int64_t row, int64_t n, c10::Half* to) {
+  const int64_t d = e.features.size(2);
+  std::memcpy(to, e.features.data_ptr<c10::Half>() + row * d, static_cast<size_t>(n * d) * sizeof(c10::Half));
+}
+
 // Row i of tiers [B, T_max, positions or all tiers, d] = the example's features [T, tiers, d]
-// at those tiers, as float32 (rows past T keep their zeros). Features are float16 or int8
-// with scales as a rule: converted here (f16 with the CPU's conversion instructions) straight
-// into the batch, with no per-example LibTorch views: the loader makes 64 of these per batch.
+// at those tiers (rows past T keep their zeros). Features are float16 or int8 with scales as
+// a rule: copied or converted (f16 with the CPU's conversion instructions) straight into the
+// batch, with no per-example LibTorch views: the loader makes 64 of these per batch.
+template <typename Out>
 void copy_tiers(const ShardExample& e, const std::vector<int64_t>& positions, const torch::Tensor& tiers, int64_t i) {
   const torch::Tensor& features = e.features;
   const int64_t T = features.size(0), stored = features.size(1), d = features.size(2);
@@ -37,16 +59,11 @@ void copy_tiers(const ShardExample& e, const std::vector<int64_t>& positions, co
     dst.copy_(positions.empty() ? values : values.index_select(1, torch::tensor(positions, torch::kInt64)));
     return;
   }
-  float* out = tiers.data_ptr<float>() + i * tiers.stride(0);
-  // Rows [row, row + n) of [T * stored] rows of d values into `to`.
-  auto convert = [&](int64_t row, int64_t n, float* to) {
-    if (half) return half_to_float(features.data_ptr<c10::Half>() + row * d, to, n * d);
-    dequantise_rows_into(features.data_ptr<int8_t>() + row * d, e.scales.data_ptr<float>() + row, n, d, to);
-  };
-  if (positions.empty()) return convert(0, T * stored, out);
+  Out* out = tiers.data_ptr<Out>() + i * tiers.stride(0);
+  if (positions.empty()) return copy_rows(e, 0, T * stored, out);
   const int64_t kept = static_cast<int64_t>(positions.size());
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < kept; ++j) convert(t * stored + positions[j], 1, out + (t * kept + j) * d);
+    for (int64_t j = 0; j < kept; ++j) copy_rows(e, t * stored + positions[j], 1, out + (t * kept + j) * d);
 }
 
 }  // namespace
@@ -60,10 +77,11 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   bool padded = false;
   for (const auto& e : examples) padded = padded || e.features.size(0) < t_max;
   Batch batch;
-  // Only padding needs zeros: every other value is overwritten (and converted to float32)
-  // by the copies below.
+  // Only padding needs zeros: every other value is overwritten (and converted) by the
+  // copies below.
   const std::vector<int64_t> sizes{b, t_max, n_tiers, first.size(2)};
-  batch.tiers = padded ? torch::zeros(sizes, torch::kFloat32) : torch::empty(sizes, torch::kFloat32);
+  const torch::ScalarType dtype = batch_dtype(examples);
+  batch.tiers = padded ? torch::zeros(sizes, dtype) : torch::empty(sizes, dtype);
   batch.mask = torch::zeros({b, t_max}, torch::kInt64);
   batch.ids = torch::empty({b}, torch::kInt64);
   // Labels: all of one shape and dtype (a shard set's), copied bytewise into [B, ...].
@@ -76,7 +94,10 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   int64_t* ids = batch.ids.data_ptr<int64_t>();
   for (int64_t i = 0; i < b; ++i) {
     const ShardExample& e = examples[i];
-    copy_tiers(e, tier_positions, batch.tiers, i);
+    if (dtype == torch::kFloat16)
+      copy_tiers<c10::Half>(e, tier_positions, batch.tiers, i);
+    else
+      copy_tiers<float>(e, tier_positions, batch.tiers, i);
     std::fill(mask + i * t_max, mask + i * t_max + e.features.size(0), int64_t{1});
     ids[i] = e.id;
     TORCH_CHECK(e.label.sizes() == label0.sizes() && e.label.scalar_type() == label0.scalar_type(),
@@ -107,7 +128,8 @@ size_t queue_depth(const ShardSet& set, int64_t batch_size, int64_t tiers_used) 
   int64_t tokens = 1;  // the longest example: batches are padded to theirs
   for (const auto& shard : set.shards())
     for (int64_t i = 0; i < shard->size(); ++i) tokens = std::max(tokens, shard->num_tokens(i));
-  const int64_t batch_bytes = std::max<int64_t>(1, batch_size * tokens * tiers * info.backbone.hidden_size * 4);
+  const int64_t value_bytes = info.dtype == FeatureDType::F16 ? 2 : 4;  // as collate_examples makes them
+  const int64_t batch_bytes = std::max<int64_t>(1, batch_size * tokens * tiers * info.backbone.hidden_size * value_bytes);
   return static_cast<size_t>(std::clamp<int64_t>(kQueuedBytes / batch_bytes, 1, 4));
 }
 

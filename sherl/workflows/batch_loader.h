@@ -26,14 +26,16 @@
 namespace sherl {
 
 struct Batch {
-  torch::Tensor tiers;   // [B, T, N, d] float32, zero-padded to the longest example
+  torch::Tensor tiers;   // [B, T, N, d] zero-padded to the longest example: float32, or
+                         // float16 from an f16 cache (as stored; see collate_examples)
   torch::Tensor mask;    // [B, T] int64, 1 = token
   torch::Tensor labels;  // int64 [B] (class) or float32 [B, L]
   torch::Tensor ids;     // int64 [B], example ids
 };
 
 // Pads and stacks examples read from shards, keeping only the tiers at `tier_positions`
-// (empty: all).
+// (empty: all). The tiers stay float16 when every example stores them so (the MTSA reads
+// them as they are); other dtypes become float32.
 Batch collate_examples(const std::vector<ShardExample>& examples, const std::vector<int64_t>& tier_positions = {});
 
 // Throws "<shard file>: example <id>: features hold NaN or infinite values" when any
@@ -79,9 +81,10 @@ ReadPlan shuffled_plan(const ShardSet& set, uint64_t seed, int64_t batch_size, i
                        int64_t block_examples = 64);
 
 // Batches to queue ahead of the consumer: up to 4 (enough to hide the reads behind a step),
-// as long as they hold at most 64 MiB of float32 tiers (batches padded to the set's longest
-// example), and at least 1. At BERT-base size a batch of 32 x 128 tokens and 12 tiers is
-// 151 MB: then one batch waits while one is made and one is used.
+// as long as they hold at most 64 MiB of tiers as batched (float16 from an f16 cache, else
+// float32; batches padded to the set's longest example), and at least 1. At BERT-base size
+// a batch of 32 x 128 tokens and 12 tiers is 75 MB in float16: then one batch waits while
+// one is made and one is used.
 size_t queue_depth(const ShardSet& set, int64_t batch_size, int64_t tiers_used = 0);
 
 class BatchLoader : public BatchStream {

@@ -1,6 +1,6 @@
-// collate_examples: padding, masks and tier selection, for float16 features (converted with
-// the CPU's conversion instructions) and float32 ones (LibTorch's copy), against the same
-// batch built with LibTorch operations.
+// collate_examples: padding, masks and tier selection, for float16 features (kept float16:
+// the MTSA reads them as stored) and float32 ones (LibTorch's copy), against the same batch
+// built with LibTorch operations; int8 ones dequantised and a mix of dtypes in float32.
 #include <gtest/gtest.h>
 
 #include "lib/shard/stored_values.h"
@@ -36,8 +36,8 @@ TEST(Collate, PadsMasksAndSelectsTiersInEveryDtype) {
     for (const std::vector<int64_t>& positions : {std::vector<int64_t>{}, std::vector<int64_t>{0, 3, 4}}) {
       Batch b = collate_examples(es, positions);
       std::vector<int64_t> all{0, 1, 2, 3, 4};
-      EXPECT_TRUE(torch::equal(b.tiers, expected_tiers(es, positions.empty() ? all : positions)));
-      EXPECT_EQ(b.tiers.scalar_type(), torch::kFloat32);
+      EXPECT_EQ(b.tiers.scalar_type(), dtype);
+      EXPECT_TRUE(torch::equal(b.tiers.to(torch::kFloat32), expected_tiers(es, positions.empty() ? all : positions)));
       EXPECT_TRUE(torch::equal(b.mask.sum(1), torch::tensor({4, 5, 6}, torch::kInt64)));
       EXPECT_TRUE(torch::equal(b.ids, torch::tensor({10, 11, 12}, torch::kInt64)));
       EXPECT_TRUE(torch::equal(b.labels, torch::tensor({0, 1, 2}, torch::kInt64)));
@@ -59,6 +59,16 @@ TEST(Collate, DequantisesInt8FeaturesAsTheReaderDoes) {
   }
   for (const std::vector<int64_t>& positions : {std::vector<int64_t>{}, std::vector<int64_t>{1, 4}})
     EXPECT_TRUE(torch::equal(collate_examples(int8, positions).tiers, collate_examples(floats, positions).tiers));
+}
+
+// A batch whose examples are not all float16 (shards of a set converted otherwise) is float32.
+TEST(Collate, MixedDtypesBecomeFloat32) {
+  torch::manual_seed(2);
+  auto es = examples(torch::kFloat16);
+  es[1].features = es[1].features.to(torch::kFloat32);
+  Batch b = collate_examples(es);
+  EXPECT_EQ(b.tiers.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(b.tiers, expected_tiers(es, {0, 1, 2, 3, 4})));
 }
 
 TEST(Collate, StacksRegressionAndMultiLabelTargets) {

@@ -59,13 +59,15 @@ double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 // Outputs and parameter gradients of a random upstream gradient through both ways.
+// Float16 tiers go with float32 parameters, against the reference on their float32 values.
 void expect_same(const torch::Tensor& tiers, int64_t h, double tolerance) {
   const int64_t M = tiers.size(0), n = tiers.size(1), d = tiers.size(2);
-  Projections proj(n, d, h, tiers.scalar_type());
+  const auto dtype = tiers.scalar_type() == torch::kFloat16 ? torch::kFloat32 : tiers.scalar_type();
+  Projections proj(n, d, h, dtype);
   LinearLnParameters p = proj.parameters();
   ASSERT_TRUE(tier_projections_kernel_applies(tiers, p));
-  torch::Tensor up_shallow = torch::randn({M, n - 1, h}, tiers.options());
-  torch::Tensor up_guide = torch::randn({M, h}, tiers.options());
+  torch::Tensor up_shallow = torch::randn({M, n - 1, h}, torch::dtype(dtype));
+  torch::Tensor up_guide = torch::randn({M, h}, torch::dtype(dtype));
   auto grads_of = [&](const std::array<torch::Tensor, 2>& out) {
     ((out[0] * up_shallow).sum() + (out[1] * up_guide).sum()).backward();
     std::vector<torch::Tensor> g;
@@ -74,7 +76,7 @@ void expect_same(const torch::Tensor& tiers, int64_t h, double tolerance) {
     return g;
   };
   auto ours = project_tiers_linear_ln(tiers, p);
-  auto theirs = proj.reference(tiers);
+  auto theirs = proj.reference(tiers.to(dtype));
   ASSERT_EQ(ours[0].sizes(), theirs[0].sizes());
   ASSERT_EQ(ours[1].sizes(), theirs[1].sizes());
   EXPECT_LT(max_diff(ours[0], theirs[0]), tolerance);
@@ -101,6 +103,13 @@ TEST(TierProjections, MatchLibTorchModulesInFloat32) {
   expect_same(torch::randn({3200, 6, 128}), 64, 1e-4);
 }
 
+TEST(TierProjections, ReadFloat16TiersWithFloat32Parameters) {
+  torch::manual_seed(3);
+  expect_same(torch::randn({3200, 6, 128}).to(torch::kFloat16), 64, 1e-4);
+  // Strided rows, and a width that is no multiple of the weight gradient's column blocks.
+  expect_same(torch::randn({700, 5, 200}).to(torch::kFloat16).narrow(1, 1, 4), 40, 1e-4);
+}
+
 TEST(TierProjections, OneThreadOrSeveralAgree) {
   torch::manual_seed(2);
   torch::Tensor tiers = torch::randn({2000, 4, 32}, torch::kFloat64);
@@ -113,6 +122,21 @@ TEST(TierProjections, OneThreadOrSeveralAgree) {
   at::set_num_threads(threads);
   EXPECT_LT(max_diff(one[0], many[0]), 1e-12);
   EXPECT_LT(max_diff(one[1], many[1]), 1e-12);
+  // The weight gradients are one product over every row whatever the thread count: equal.
+  auto weight_gradients = [&](int threads) {
+    at::set_num_threads(threads);
+    auto out = project_tiers_linear_ln(tiers, proj.parameters());
+    (out[0].sum() + out[1].pow(2).sum()).backward();
+    std::vector<torch::Tensor> g;
+    for (auto& w : proj.linear) {
+      g.push_back(w->weight.grad().clone());
+      w->weight.mutable_grad() = torch::Tensor();
+    }
+    return g;
+  };
+  auto g1 = weight_gradients(1), g2 = weight_gradients(std::max(2, threads));
+  at::set_num_threads(threads);
+  for (size_t i = 0; i < g1.size(); ++i) EXPECT_TRUE(torch::equal(g1[i], g2[i])) << "tier " << i;
 }
 
 TEST(TierProjections, KernelDoesNotApplyWhereItCannot) {
@@ -121,6 +145,8 @@ TEST(TierProjections, KernelDoesNotApplyWhereItCannot) {
   EXPECT_TRUE(tier_projections_kernel_applies(torch::randn({10, 3, 16}), p));
   EXPECT_FALSE(tier_projections_kernel_applies(torch::randn({10, 3, 16}).requires_grad_(), p));  // wants dtiers
   EXPECT_FALSE(tier_projections_kernel_applies(torch::randn({10, 3, 16}, torch::kFloat64), p));  // dtype
+  EXPECT_TRUE(tier_projections_kernel_applies(torch::randn({10, 3, 16}).to(torch::kFloat16), p));
+  EXPECT_FALSE(tier_projections_kernel_applies(torch::randn({10, 3, 16}).to(torch::kBFloat16), p));
   EXPECT_FALSE(tier_projections_kernel_applies(torch::randn({10, 4, 16}), p));                   // tier count
   EXPECT_FALSE(tier_projections_kernel_applies(torch::randn({10, 16, 3}).transpose(1, 2), p));   // layout
 }
