@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The memory table of issue 18 in one run: peak RSS and seconds per step at BERT-base shape
-# (batch 32 x 128 tokens) and ViT-B/16 shape (batch 32 of 224 x 224 images, 197 tokens),
-# random weights in the Hugging Face layout (bench/random_model.py), AdamW, each method in
-# its own process:
-#   cache   sherl-train from a cache: 320 examples, all 12 tiers in f16, consolidated
-#           (contiguous); one epoch (10 steps)
-#   online  sherl-train --input: the same 320 examples, the frozen early layers run every
-#           step; one epoch (10 steps)
+# (batch 32 x 128 tokens), ViT-B/16 shape (batch 32 of 224 x 224 images, 197 tokens) and,
+# when asked for, a Llama-shaped decoder of 1 B parameters (batch 8 x 256 tokens, bf16
+# weights, sherl-train with --precision bf16), random weights in the Hugging Face layout
+# (bench/random_model.py), AdamW, each method in its own process:
+#   cache   sherl-train from a cache: 320 examples (llama-1b: 24), all tiers in f16,
+#           consolidated (contiguous); one epoch (10 steps; llama-1b: 3)
+#   online  sherl-train --input: the same examples, the frozen early layers run every
+#           step; one epoch
 #   full, lora, sherl   the PyTorch references of bench/memory_reference.py (2 timed steps)
 # Peak RSS: /usr/bin/time for the tools, ru_maxrss for the references (both the whole
-# process). Seconds per step: the tools' epoch time from train.jsonl over 10 steps.
+# process). Seconds per step: the tools' epoch time from train.jsonl over the epoch's steps.
 #
-#   bench/memory_table.sh [WORK_DIR [SHAPE...]]     SHAPE: bert-base, vit-base (default both)
+#   bench/memory_table.sh [WORK_DIR [SHAPE...]]   SHAPE: bert-base, vit-base (the default),
+#                                                  llama-1b (about 25 min, 12 GB of memory)
 #
 # Models and caches are made once in WORK_DIR (default /tmp/sherl-memory; about 3 GB) and
 # reused. Extra sherl-train options: SHERL_TRAIN_OPTS. METHODS picks the rows to measure
@@ -42,20 +44,32 @@ with open(path, "w") as f:
             f.write(json.dumps(r) + "\n")
 PY
 
-# 320 labelled examples of the shape: pre-tokenised ids (JSON Lines) or PNG files listed in
-# a CSV. Prints the input's path.
+# Per shape: the batch, the examples (a whole number of batches), options of every tool
+# run and options of those that read the raw input.
+shape_settings() {
+  case $1 in
+    llama-1b) batch=8 examples=24 shape_opts=(--precision bf16) input_opts=(--max-length 256) ;;
+    *) batch=32 examples=320 shape_opts=() input_opts=() ;;
+  esac
+}
+
+# $examples labelled examples of the shape: pre-tokenised ids (JSON Lines: BERT's [CLS] ..
+# [SEP] of 128 tokens, or 256 tokens for the decoder) or PNG files listed in a CSV. Prints
+# the input's path.
 make_input() {
   local shape=$1 dir=$2
-  if [ "$shape" = bert-base ]; then
-    [ -f "$dir/input.jsonl" ] || $PY -c '
-import json, random
+  if [ "$shape" != vit-base ]; then
+    [ -f "$dir/input.jsonl" ] || $PY - "$shape" "$examples" <<'PY' > "$dir/input.jsonl"
+import json, random, sys
+shape, n = sys.argv[1], int(sys.argv[2])
 random.seed(0)
-for i in range(320):
-    print(json.dumps({"input_ids": [101] + [random.randrange(1000, 30000) for _ in range(126)] + [102], "label": i % 2}))
-' > "$dir/input.jsonl"
+for i in range(n):
+    ids = [random.randrange(1000, 30000) for _ in range(256 if shape == "llama-1b" else 126)]
+    print(json.dumps({"input_ids": ids if shape == "llama-1b" else [101] + ids + [102], "label": i % 2}))
+PY
     echo "$dir/input.jsonl"
   else
-    [ -f "$dir/images.csv" ] || $PY - "$dir" <<'PY'
+    [ -f "$dir/images.csv" ] || $PY - "$dir" "$examples" <<'PY'
 import os, sys
 import numpy as np
 from PIL import Image
@@ -63,7 +77,7 @@ d = sys.argv[1]
 os.makedirs(d + "/images", exist_ok=True)
 rng = np.random.default_rng(0)
 with open(d + "/images.csv.tmp", "w") as f:
-    for i in range(320):
+    for i in range(int(sys.argv[2])):
         Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(d + "/images/%03d.png" % i)
         f.write("images/%03d.png,%d\n" % (i, i % 2))
 os.rename(d + "/images.csv.tmp", d + "/images.csv")
@@ -77,27 +91,29 @@ measure() {
   local shape=$1 method=$2 run=$3
   shift 3
   rm -rf "$run"
-  /usr/bin/time -f 'peak_rss_kb %M' "$BIN/sherl-train" "$@" --out "$run" --epochs 1 --batch-size 32 --warmup 1 \
-    --quiet "${train_opts[@]}" > /dev/null 2> "$run.time"
-  $PY - "$shape" "$method" "$run" <<'PY' >> "$results"
+  /usr/bin/time -f 'peak_rss_kb %M' "$BIN/sherl-train" "$@" --out "$run" --epochs 1 --batch-size "$batch" --warmup 1 \
+    --quiet "${shape_opts[@]}" "${train_opts[@]}" > /dev/null 2> "$run.time"
+  $PY - "$shape" "$method" "$run" $((examples / batch)) <<'PY' >> "$results"
 import json, sys
-shape, method, run = sys.argv[1:]
+shape, method, run, steps = sys.argv[1:]
 log = open(run + ".time").read().split()
 rss = int(log[log.index("peak_rss_kb") + 1]) * 1024
 epoch = [json.loads(l) for l in open(run + "/train.jsonl") if '"epoch"' in l][-1]
 print(json.dumps({"shape": shape, "method": method, "peak_rss_mib": round(rss / 2**20),
-                  "s_per_step": round(epoch["seconds"] / 10, 3)}))
+                  "s_per_step": round(epoch["seconds"] / int(steps), 3)}))
 PY
 }
 
 for shape in "${shapes[@]}"; do
   dir="$work/$shape"
   mkdir -p "$dir"
+  shape_settings "$shape"
   [ -f "$dir/model/config.json" ] || $PY bench/random_model.py "$shape" "$dir/model"
   input=$(make_input "$shape" "$dir")
   if wanted cache && [ ! -f "$dir/cons/train/manifest.json" ]; then
     echo "memory_table: extracting the $shape cache (a few minutes)" >&2
-    "$BIN/sherl-extract" --model "$dir/model" --input "$input" --out "$dir/features" --batch-size 32 --overwrite --quiet
+    "$BIN/sherl-extract" --model "$dir/model" --input "$input" --out "$dir/features" --batch-size "$batch" \
+      "${shape_opts[@]}" "${input_opts[@]}" --overwrite --quiet
     "$BIN/sherl-consolidate" --input "$dir/features" --out "$dir/cons" --val-fraction 0 --quiet > /dev/null
   fi
   if wanted cache; then
@@ -106,7 +122,7 @@ for shape in "${shapes[@]}"; do
   fi
   if wanted online; then
     echo "memory_table: $shape: sherl-train online" >&2
-    measure "$shape" online "$dir/run-online" --model "$dir/model" --input "$input"
+    measure "$shape" online "$dir/run-online" --model "$dir/model" --input "$input" "${input_opts[@]}"
   fi
   for method in full lora sherl; do
     wanted "$method" || continue
@@ -120,7 +136,7 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 names = {"full": "full fine-tuning (PyTorch)", "lora": "LoRA r = 8 on query/value (PyTorch)",
          "sherl": "SHERL, early layers recomputed under no-grad (PyTorch)",
-         "cache": "`sherl-train` from a cache (12 tiers, f16)", "online": "`sherl-train --input` (online)"}
+         "cache": "`sherl-train` from a cache (all tiers, f16)", "online": "`sherl-train --input` (online)"}
 for shape in dict.fromkeys(r["shape"] for r in rows):
     mine = {r["method"]: r for r in rows if r["shape"] == shape}
     full = mine["full"]["peak_rss_mib"] if "full" in mine else float("nan")

@@ -8,10 +8,13 @@ extract_gflops_bench --model:
                vocabulary 30522, 512 positions
   llama-small  a Llama-shaped decoder: 12 layers, hidden 768, 12 query heads over 4
                key/value heads of 64, intermediate 2048 (SwiGLU), vocabulary 32000
+  llama-1b     a Llama-shaped decoder of 1.03 B parameters (TinyLlama's shape: 22 layers, hidden
+               2048, 32 query heads over 4 key/value heads of 64, intermediate 5632,
+               vocabulary 32000), stored in BF16
   vit-base     ViT-B/16: 12 layers, hidden 768, 12 heads, intermediate 3072 (gelu), 224 x 224
                RGB images in patches of 16 (197 tokens), with a preprocessor_config.json
 
-Usage: /usr/bin/python3 bench/random_model.py t5-base|bert-base|llama-small|vit-base OUTDIR
+Usage: /usr/bin/python3 bench/random_model.py t5-base|bert-base|llama-small|llama-1b|vit-base OUTDIR
 """
 import json
 import os
@@ -34,7 +37,11 @@ SHAPES = {
     "llama-small": (llama_reference.Decoder, llama_reference.decoder_config(
         "llama", hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=4,
         intermediate_size=2048, vocab_size=32000, max_position_embeddings=2048)),
+    "llama-1b": (llama_reference.Decoder, llama_reference.decoder_config(
+        "llama", hidden_size=2048, num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4,
+        intermediate_size=5632, vocab_size=32000, max_position_embeddings=2048)),
 }
+STORED_DTYPE = {"llama-1b": torch.bfloat16}  # the others: float32
 
 
 VIT_BASE = {"architectures": ["ViTModel"], "model_type": "vit", "hidden_size": 768, "num_hidden_layers": 12,
@@ -86,7 +93,9 @@ def main():
     torch.manual_seed(0)
     model = model_class(cfg)
     model_reference.randomize(model, torch.Generator().manual_seed(1))
-    model_reference.write_safetensors(os.path.join(out, "model.safetensors"), model.hf_state())
+    dtype = STORED_DTYPE.get(shape, torch.float32)
+    model_reference.write_safetensors(os.path.join(out, "model.safetensors"),
+                                      {k: v.to(dtype) for k, v in model.hf_state().items()})
     write_json(os.path.join(out, "config.json"), cfg)
 
 
