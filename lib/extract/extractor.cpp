@@ -338,8 +338,7 @@ ExtractReport run_extraction(const ExtractOptions& o) {
   }
 
   if (report.shards_kept < static_cast<int64_t>(blocks.size())) {
-    Backbone backbone = load_backbone(o.model_dir, o.device, o.input.tower);
-    if (o.precision != torch::kFloat32) backbone->to(o.precision);
+    Backbone backbone = load_backbone(o.model_dir, o.device, o.input.tower, BackboneScope{0, o.precision});
     auto source = open_source(o.input, plan);
     Progress progress("sherl-extract", report.examples, o.quiet);
     torch::InferenceMode inference;

@@ -42,7 +42,7 @@ Backbone build(const ModelConfig& config, const std::string& model_dir, torch::D
   model->load(model_dir);
   for (auto& p : model->parameters()) p.set_requires_grad(false);
   model->eval();
-  model->to(device);
+  model->to(device, scope.dtype);  // the layers are in scope.dtype already; the rest follows
   return model;
 }
 

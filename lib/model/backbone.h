@@ -100,9 +100,12 @@ using Backbone = std::shared_ptr<BackboneImpl>;
 // What of a backbone load_backbone builds and loads: all of it, or only what the late route
 // runs (the last K layers, the final norm, pooling and projection), which is all that
 // training and evaluation from cached tiers need: no early layers and no embedding tables
-// are allocated then (embed() and the early layers refuse to run).
+// are allocated then (embed() and the early layers refuse to run). And in which floating
+// point its weights are held: another than float32 (bf16, --precision) converts each layer
+// as it is built, so that the whole backbone never exists in float32 (a 1 B decoder: 4 GB).
 struct BackboneScope {
   int64_t late_layers_only = 0;  // 0: the whole backbone; K: its last K layers
+  torch::ScalarType dtype = torch::kFloat32;
   bool whole() const { return late_layers_only == 0; }
 };
 
@@ -112,8 +115,8 @@ ModelInputs to_device(const ModelInputs& inputs, torch::Device device);
 // The inputs in page-locked host memory, for fast asynchronous copies to a GPU.
 ModelInputs pin(const ModelInputs& inputs);
 
-// Loads the backbone from a Hugging Face model directory, weights converted to float32 on
-// `device`, all parameters frozen (requires_grad = false), eval mode. Accepts tensor names
+// Loads the backbone from a Hugging Face model directory, weights converted to scope.dtype
+// (float32 by default) on `device`, all parameters frozen (requires_grad = false), eval mode. Accepts tensor names
 // with or without the task-model prefix ("vit.", "bert.", "roberta."); a task head in the
 // checkpoint is ignored. Throws sherl::Error naming the file and key / tensor on any problem
 // (missing or unsupported config key, missing tensor, wrong shape). `tower` picks one tower

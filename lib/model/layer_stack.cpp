@@ -17,8 +17,14 @@ void LayerStackBackboneImpl::add_layers(int64_t n, const EncoderLayerOptions& op
   const int64_t first = scope_.whole() ? 0 : n - scope_.late_layers_only;
   for (int64_t i = 0; i < n; ++i) {
     if (i < first) layers_->push_back(torch::nn::Identity());  // not built: keeps the indices
-    else layers_->push_back(EncoderLayer(options));
+    else layers_->push_back(built_layer(options));
   }
+}
+
+EncoderLayer LayerStackBackboneImpl::built_layer(const EncoderLayerOptions& options) const {
+  EncoderLayer layer(options);
+  if (scope_.dtype != torch::kFloat32) layer->to(scope_.dtype);  // before the next one is built
+  return layer;
 }
 
 EncoderLayerImpl& LayerStackBackboneImpl::at(int64_t i) {

@@ -33,6 +33,8 @@ class LayerStackBackboneImpl : public BackboneImpl {
 
  private:
   EncoderLayerImpl& at(int64_t i);
+  // A layer built with `options`, in the scope's dtype.
+  EncoderLayer built_layer(const EncoderLayerOptions& options) const;
 
   BackboneScope scope_;
   torch::nn::ModuleList layers_{nullptr};

@@ -44,7 +44,7 @@ struct TrainOptions {
   int64_t seed = 0;
   int64_t shuffle_buffer_bytes = 256 << 20;  // see sherl/workflows/batch_loader.h
   torch::Device device = torch::kCPU;
-  torch::ScalarType precision = torch::kFloat32;  // of the frozen late layers (--precision)
+  torch::ScalarType precision = torch::kFloat32;  // of the frozen layers (--precision): late, and online all
   bool resume = false;
   bool overwrite = false;                // replace a finished run (adapter, checkpoint, log) in out_dir
   bool quiet = false;

@@ -50,7 +50,7 @@ class CachedData : public TrainingData {
   }
   // Only what the late route runs: the cache stands for the early layers and embeddings.
   Backbone load() override {
-    return load_backbone(o_.model_dir, o_.device, tower_, BackboneScope{set_.info().late_layers});
+    return load_backbone(o_.model_dir, o_.device, tower_, BackboneScope{set_.info().late_layers, o_.precision});
   }
   int64_t size() const override { return set_.size(); }
   std::unique_ptr<BatchStream> epoch(uint64_t seed, int64_t batch_size) override {
@@ -104,7 +104,7 @@ class OnlineData : public TrainingData {
   }
   // The whole backbone: its early layers compute the tiers, its late ones are the late route.
   Backbone load() override {
-    Backbone backbone = load_backbone(o_.model_dir, o_.device, o_.online_input.input.tower);
+    Backbone backbone = load_backbone(o_.model_dir, o_.device, o_.online_input.input.tower, BackboneScope{0, o_.precision});
     input_.load(backbone);
     std::vector<bool> in_val(static_cast<size_t>(input_.size()), false);
     if (o_.val_fraction > 0)

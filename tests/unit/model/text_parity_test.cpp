@@ -132,6 +132,24 @@ TEST_P(TextParity, LateScopeLoadsOnlyTheLateRoute) {
   EXPECT_LE(count(*late), count(*whole) - layer) << "layer 0 was built";
 }
 
+// Held in bf16 (--precision bf16), a backbone is built a layer at a time in bf16 and holds the
+// same weights as one loaded in float32 and converted afterwards: every parameter alike.
+TEST_P(TextParity, Bf16ScopeHoldsTheConvertedWeights) {
+  const std::string name = GetParam();
+  const sherl::Tower tower = name == "clip-text" ? sherl::Tower::Text : sherl::Tower::Whole;
+  auto converted = sherl::load_backbone((*dir_ / name).string(), torch::kCPU, tower);
+  converted->to(torch::kBFloat16);
+  auto direct = sherl::load_backbone((*dir_ / name).string(), torch::kCPU, tower,
+                                     sherl::BackboneScope{0, torch::kBFloat16});
+  const auto a = converted->named_parameters(), b = direct->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& item : a) {
+    const torch::Tensor& other = b[item.key()];
+    EXPECT_EQ(other.scalar_type(), torch::kBFloat16) << item.key();
+    EXPECT_TRUE(torch::equal(item.value(), other)) << item.key();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, TextParity,
                          ::testing::Values("bert", "roberta", "bert-relu", "t5", "t5-gated", "llama", "qwen2", "mistral",
                                            "clip-vision", "clip-text"),
