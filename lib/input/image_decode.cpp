@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <csetjmp>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -17,6 +18,8 @@ namespace sherl {
 namespace {
 
 std::vector<uint8_t> read_bytes(const std::string& path, const std::string& display) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw error_at(display, "is a directory, not an image file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw error_at(display, std::string("cannot open image: ") + std::strerror(errno));
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

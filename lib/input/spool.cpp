@@ -74,6 +74,10 @@ InputSpools prepare_input_files(const std::string& input, InputSpec& spec, const
 
 std::string spooled_if_needed(const std::string& source, const std::string& dir, const std::string& role,
                               std::unique_ptr<SpooledInput>& keep) {
+  struct stat st {};
+  // The readers would fail on their first read with the C++ library's words, naming nothing.
+  if (!source.empty() && source != "-" && ::stat(source.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw error_at(source, "is a directory, not an input file");
   if (source.empty() || !needs_spool(source)) return source;
   keep = std::make_unique<SpooledInput>(source, dir, role);
   return keep->path();

@@ -28,7 +28,8 @@ class SpooledInput {
 bool needs_spool(const std::string& source);
 
 // The input a tool should read: `source` itself, or a spool of it (made in `dir` and kept
-// alive by `keep`) when needs_spool(source). An empty `source` stays empty.
+// alive by `keep`) when needs_spool(source). An empty `source` stays empty; a directory is
+// refused, naming it.
 std::string spooled_if_needed(const std::string& source, const std::string& dir, const std::string& role,
                               std::unique_ptr<SpooledInput>& keep);
 

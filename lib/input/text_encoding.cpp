@@ -231,11 +231,13 @@ void TextEncoder::encode_text(const std::string& a, const std::string* b, const 
   } catch (const Error& e) {
     throw error_at(where, e);
   }
-  check_pooled_token(out.input_ids, where);
+  check_encoded(out.input_ids, where);
 }
 
-void TextEncoder::check_pooled_token(const std::vector<int64_t>& ids, const std::string& where) const {
-  if (!clip_text_ || ids.empty()) return;
+void TextEncoder::check_encoded(const std::vector<int64_t>& ids, const std::string& where) const {
+  // Every backbone pools at (or over) some token: without one a batch could not be made.
+  if (ids.empty()) throw error_at(where, "the example has no tokens (an empty text, or empty input_ids)");
+  if (!clip_text_) return;
   // Hugging Face's choice: the largest id when eos_token_id is 2, else the first end-of-text
   // (position 0 when there is none).
   size_t pooled = 0;
@@ -261,7 +263,7 @@ void TextEncoder::encode_ids(const json& input_ids, const json* token_type_ids, 
   out.input_ids.clear();
   for (size_t i = 0; i < input_ids.size(); ++i)
     out.input_ids.push_back(token_value(input_ids[i], "input_ids", i, vocab_size_, "vocab_size", where));
-  check_pooled_token(out.input_ids, where);
+  check_encoded(out.input_ids, where);
   out.token_type_ids.assign(out.input_ids.size(), 0);
   if (!token_type_ids || token_type_ids->is_null()) return;
   if (!token_type_ids->is_array() || token_type_ids->size() != input_ids.size())

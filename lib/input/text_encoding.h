@@ -57,7 +57,8 @@ class TextEncoder {
   int64_t vocab_size_ = 0, type_vocab_size_ = 2;
   bool clip_text_ = false;          // CLIP's text tower: the pooled token is checked
   int64_t clip_eos_token_id_ = 0;   // its eos_token_id
-  void check_pooled_token(const std::vector<int64_t>& ids, const std::string& where) const;
+  // Refuses, naming `where`, an example without tokens and (CLIP) one not pooled at its end.
+  void check_encoded(const std::vector<int64_t>& ids, const std::string& where) const;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 

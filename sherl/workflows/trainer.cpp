@@ -72,8 +72,8 @@ json run_arguments(const TrainOptions& o, const TrainingData& data) {
           {"method", to_string(o.method)}, {"projection", to_string(o.projection)}, {"output", to_string(o.output)},
           {"downsample_factor", o.downsample_factor}, {"epochs", o.epochs}, {"batch_size", o.batch_size},
           {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"warmup_steps", o.warmup_steps},
-          {"schedule", to_string(o.schedule)}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed},
-          {"shuffle_buffer_bytes", o.shuffle_buffer_bytes}};
+          {"schedule", to_string(o.schedule)}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed}};
+  if (!o.online) args["shuffle_buffer_bytes"] = o.shuffle_buffer_bytes;  // no effect online
   // Only when not f32, so that checkpoints from before --precision still resume.
   if (o.precision != torch::kFloat32) args["precision"] = precision_name(o.precision);
   args.update(data.identity());
@@ -208,9 +208,22 @@ void validate(const TrainOptions& o) {
   if (o.online != o.train_dir.empty()) throw Error("give the training data as --train DIR (a cache) or --input FILE (online), one of them");
 }
 
+// Whether the run whose log is in `paths` finished: its last record says so. Without a log
+// nothing says it did not.
+bool run_finished(const RunPaths& paths) {
+  std::ifstream in(paths.log);
+  if (!in) return true;
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last.find("\"done\"") != std::string::npos;
+}
+
 // What --out may hold: nothing of a run, a run to --resume, or anything with --overwrite
 // (then the old run's files go first). An adapter without a checkpoint is a finished result
-// that nothing could resume: never replaced without --overwrite.
+// that nothing could resume: never replaced without --overwrite; unless the run that wrote
+// it stopped before its first checkpoint was complete (the adapter is written first), which
+// --resume starts afresh, as it starts a run without a checkpoint.
 void check_run_directory(const TrainOptions& o, const RunPaths& paths) {
   const bool has_state = fs::exists(paths.state);
   const bool has_adapter = fs::exists(adapter_json_path(o.out_dir)) || fs::exists(adapter_weights_path(o.out_dir));
@@ -218,7 +231,7 @@ void check_run_directory(const TrainOptions& o, const RunPaths& paths) {
   if (has_state && !o.resume)
     throw error_at(o.out_dir, "holds a training run already; add --resume to continue it, --overwrite to replace it, "
                               "or use a new --out");
-  if (has_adapter && !has_state)
+  if (has_adapter && !has_state && !(o.resume && !run_finished(paths)))
     throw error_at(o.out_dir, "holds a trained adapter (adapter.json) and no checkpoint to resume; use a new --out, "
                               "or add --overwrite to replace it");
 }

@@ -115,6 +115,10 @@ class OnlineData : public TrainingData {
     for (int64_t p = 0; p < input_.size(); ++p)
       if (!in_val[static_cast<size_t>(p)]) train_positions_.push_back(p);
     if (train_positions_.empty()) throw error_at(input_.name(), "leaves no example to train on after the validation split");
+    if (o_.val_fraction > 0 && val_positions_.empty())
+      throw error_at(input_.name(), "--val-fraction " + std::to_string(o_.val_fraction) +
+                                        " leaves no example to validate on (every class keeps one to train on): "
+                                        "give a larger fraction, or none");
     return backbone;
   }
   int64_t size() const override { return static_cast<int64_t>(train_positions_.size()); }

@@ -176,3 +176,15 @@ PY
   [[ "$output" == *"config.json: max_length 24 must be between 2 and 8 (sliding_window)"* ]]
   [ ! -e "$WORK/window/shard-00000.h5" ]
 }
+
+@test "an example without tokens (an empty text, Qwen2 adds no <s>) is refused naming its line; nothing is written" {
+  $PY "$SHERL_ROOT/tests/python/make_text_task.py" qwen2 "$WORK" > /dev/null
+  { head -4 "$WORK/train.tsv"; printf '\triver\n'; tail -n +5 "$WORK/train.tsv" | head -20; } > "$WORK/empty.tsv"
+  run sherl-extract --model "$WORK/model" --input "$WORK/empty.tsv" --max-length 24 --out "$WORK/features" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-extract: error: $WORK/empty.tsv:5: the example has no tokens"* ]]
+  run sherl-train --model "$WORK/model" --input "$WORK/empty.tsv" --max-length 24 --out "$WORK/run" --quiet
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-train: error: $WORK/empty.tsv:5: the example has no tokens"* ]]
+  [ ! -e "$WORK/run" ]
+}

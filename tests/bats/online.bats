@@ -101,7 +101,19 @@ PY
   [ "$status" -eq 1 ]
   [[ "$output" == *"$WORK/missing.jsonl"* ]]
   [ ! -e "$WORK/a" ]
+  run sherl-train "${COMMON[@]}" --input "$WORK" --out "$WORK/a"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-train: error: $WORK: is a directory, not an input file" ]]
+  run sherl-train "${COMMON[@]}" "${SELECTION[@]/#20/1}" --val-fraction 0.5 --out "$WORK/a"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"--val-fraction 0.5"*"leaves no example to validate on"* ]]
+  [ ! -e "$WORK/a" ]
   # Refused while the examples are read (the label pre-scan passed): nothing written either.
+  mkdir "$WORK/dir.png"
+  printf 'dir.png,1\n' > "$WORK/dirs.csv"
+  run sherl-train "${COMMON[@]}" --input "$WORK/dirs.csv" --out "$WORK/a"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "sherl-train: error: "*"dir.png"*"is a directory, not an image file" ]]
   printf 'missing.png,1\n' > "$WORK/images.csv"
   run sherl-train "${COMMON[@]}" --input "$WORK/images.csv" --out "$WORK/a"
   [ "$status" -eq 1 ]

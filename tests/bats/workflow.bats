@@ -201,6 +201,23 @@ PY
   [ ! -e "$WORK/run2/adapter.safetensors" ]
 }
 
+@test "train --resume starts afresh a run stopped between its first adapter and its first checkpoint" {
+  args=(--model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/run" --epochs 2 --threads 1 --quiet)
+  sherl-train "${args[@]}" > /dev/null
+  cp "$WORK/run/adapter.safetensors" "$WORK/full.safetensors"
+  # A finished adapter without its checkpoint is not resumed...
+  rm -r "$WORK/run/checkpoint"
+  run sherl-train "${args[@]}" --resume
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"holds a trained adapter (adapter.json) and no checkpoint to resume"* ]]
+  # ...but one whose log says the run stopped before finishing is: as the window after
+  # epoch 1's adapter and before its checkpoint leaves it (SIGTERM, a full disk).
+  head -n 1 "$WORK/run/train.jsonl" > "$WORK/log" && mv "$WORK/log" "$WORK/run/train.jsonl"
+  sherl-train "${args[@]}" --resume > /dev/null
+  cmp "$WORK/full.safetensors" "$WORK/run/adapter.safetensors"
+  [ "$(grep -c '"done"' "$WORK/run/train.jsonl")" -eq 1 ]
+}
+
 @test "extract refuses a directory made from another input, and resumes an interrupted one" {
   run sherl-extract --model "$SHERL_VIT" --input $FMNIST/t10k-images-idx3-ubyte.gz \
     --labels $FMNIST/t10k-labels-idx1-ubyte.gz --select-labels 5,6 --per-label 10 --out "$SMALL/train" --quiet
