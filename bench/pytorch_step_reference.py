@@ -5,27 +5,20 @@ pre-LN ViT layer (4 heads, MLP 512) + head, batch 64, 50 tokens. NT = intra-op t
 
     NT=1 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/pytorch_step_reference.py
 """
-import torch, time, torch.nn as nn, torch.nn.functional as F
+import os, sys, time
+import torch, torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from memory_reference import Mtsa  # the one torch.nn MTSA of the benches
 torch.manual_seed(0)
-import os; torch.set_num_threads(int(os.environ.get("NT","1"))); print(torch.get_num_threads())
-B,T,N,d,h=64,50,6,128,64
+torch.set_num_threads(int(os.environ.get("NT","1"))); print(torch.get_num_threads())
+B,T,N,d=64,50,6,128
 layer = nn.TransformerEncoderLayer(d, 4, 512, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
 for p in layer.parameters(): p.requires_grad_(False)
-proj = nn.ModuleList([nn.Sequential(nn.Linear(d,h), nn.LayerNorm(h)) for _ in range(N)])
-attn = nn.Linear(h,1); up = nn.Linear(h,d); ln = nn.LayerNorm(d, eps=1e-12); head=nn.Linear(d,5)
-params = list(proj.parameters())+list(attn.parameters())+list(up.parameters())+list(ln.parameters())+list(head.parameters())
-opt = torch.optim.AdamW(params, 1e-3)
+mtsa = Mtsa(N, d); head = nn.Linear(d,5)
+opt = torch.optim.AdamW(list(mtsa.parameters())+list(head.parameters()), 1e-3)
 x = torch.randn(B,T,N,d); y = torch.randint(0,5,(B,))
 def step():
-    xs = torch.stack([proj[i](x[:,:,i]) for i in range(N)], 2)
-    g = xs[:,:,-1]; S = xs[:,:,:-1]
-    u = S/(S.norm(dim=-1,keepdim=True)+1e-8)
-    r = F.relu(u@u.transpose(-1,-2)).sum(-1)
-    s = attn(S*g.unsqueeze(2)).squeeze(-1)
-    a = F.relu(s)/r; a = a/(a.abs().sum(-1,keepdim=True)+1e-8)
-    z = (a.unsqueeze(-1)*S).sum(2)+g
-    out = ln(up(F.relu(z))) + x[:,:,-1]
-    hcls = layer(out)[:,0]
+    hcls = layer(mtsa([x[:,:,i] for i in range(N)]))[:,0]
     loss = F.cross_entropy(head(hcls), y)
     opt.zero_grad(); loss.backward(); opt.step()
 for _ in range(3): step()

@@ -236,7 +236,7 @@ void TextEncoder::encode_text(const std::string& a, const std::string* b, const 
 
 void TextEncoder::check_encoded(const std::vector<int64_t>& ids, const std::string& where) const {
   // Every backbone pools at (or over) some token: without one a batch could not be made.
-  if (ids.empty()) throw error_at(where, "the example has no tokens (an empty text, or empty input_ids)");
+  if (ids.empty()) throw error_at(where, "the example has no tokens (an empty text)");
   if (!clip_text_) return;
   // Hugging Face's choice: the largest id when eos_token_id is 2, else the first end-of-text
   // (position 0 when there is none).

@@ -108,10 +108,16 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
   return batch;
 }
 
-void check_finite(const ShardSet& set, const Batch& batch) {
+std::optional<int64_t> first_non_finite_example(const Batch& batch) {
   torch::Tensor bad_rows = torch::isfinite(batch.tiers).flatten(1).all(1).logical_not().nonzero();
-  if (bad_rows.numel() == 0) return;
-  int64_t id = batch.ids[bad_rows[0][0].item<int64_t>()].item<int64_t>();
+  if (bad_rows.numel() == 0) return std::nullopt;
+  return batch.ids[bad_rows[0][0].item<int64_t>()].item<int64_t>();
+}
+
+void check_finite(const ShardSet& set, const Batch& batch) {
+  const std::optional<int64_t> bad = first_non_finite_example(batch);
+  if (!bad) return;
+  const int64_t id = *bad;
   std::string where = set.dir();
   for (const auto& shard : set.shards())
     if (std::find(shard->ids().begin(), shard->ids().end(), id) != shard->ids().end()) {

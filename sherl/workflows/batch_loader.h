@@ -17,6 +17,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -42,6 +43,8 @@ Batch collate_examples(const std::vector<ShardExample>& examples, const std::vec
 // example of `batch` (read from `set`) has a non-finite feature. Batches are made from
 // features in their stored dtype, which the shard reader does not check.
 void check_finite(const ShardSet& set, const Batch& batch);
+// The id of the first example of `batch` with a non-finite tier, if any.
+std::optional<int64_t> first_non_finite_example(const Batch& batch);
 
 // A stream of training or evaluation batches: read from a cache (BatchLoader) or computed
 // by the frozen early layers online (sherl/workflows/online_input.h).

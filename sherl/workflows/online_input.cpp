@@ -86,7 +86,7 @@ std::vector<int64_t> OnlineInput::class_labels() const {
 Batch OnlineInput::batch(const std::vector<int64_t>& positions) const {
   std::vector<RawExample> raw;
   raw.reserve(positions.size());
-  for (int64_t p : positions) raw.push_back(examples_.at(static_cast<size_t>(p)));  // tensors are shared, not copied
+  for (int64_t p : positions) raw.push_back(examples_.at(static_cast<size_t>(p)));  // pixels shared; token ids copied
   ModelInputs inputs = to_device(collate(raw, backbone_->pad_token_id()), device_);
   Batch b;
   {
@@ -98,9 +98,10 @@ Batch OnlineInput::batch(const std::vector<int64_t>& positions) const {
   }
   std::vector<torch::Tensor> labels;
   b.ids = torch::empty({static_cast<int64_t>(raw.size())}, torch::kInt64);
+  int64_t* ids = b.ids.data_ptr<int64_t>();
   for (size_t i = 0; i < raw.size(); ++i) {
     labels.push_back(raw[i].label);
-    b.ids[static_cast<int64_t>(i)] = raw[i].id;
+    ids[i] = raw[i].id;
   }
   b.labels = torch::stack(labels);
   return b;

@@ -142,8 +142,9 @@ void write_checkpoint(const RunPaths& p, AdaptedModel& model, torch::optim::Adam
   }
 }
 
-TrainState resume_checkpoint(const RunPaths& p, torch::Device device, AdaptedModel& model,
-                             torch::optim::AdamW& optimizer, const json& args) {
+// The checkpoint's state.json, refused unless made with `args` (see may_differ_on_resume).
+// Cheap: read before the backbone and the data are loaded.
+json resumable_checkpoint(const RunPaths& p, const json& args) {
   json state = read_json_file(p.state);
   if (state.value("format", "") != "sherl-train-checkpoint" || state.value("version", 0) != 1)
     throw error_at(p.state, "not a sherl-train checkpoint of a version this tool reads");
@@ -156,6 +157,12 @@ TrainState resume_checkpoint(const RunPaths& p, torch::Device device, AdaptedMod
       throw error_at(p.state, "the checkpoint was made with " +
                                   resume_difference(key, saved.value(key, json()), args.value(key, json())) +
                                   "; --resume needs the same arguments and data");
+  return state;
+}
+
+// Restores the model, the optimizer and the log of the checkpoint `state` (resumable_checkpoint).
+TrainState resume_checkpoint(const RunPaths& p, const json& state, torch::Device device, AdaptedModel& model,
+                             torch::optim::AdamW& optimizer) {
   TrainState s = state_from_json(state.at("state"));
   // Onto the training device: a run may resume on another device than it started on.
   torch::load(model, p.model_file(s.epochs_done), device);
@@ -276,6 +283,10 @@ TrainResult train(const TrainOptions& o) {
   mtsa_options.output = o.output;
   mtsa_options.validate();  // before anything is written (recorded for the linear probe too)
   check_run_directory(o, paths);  // before the loading and the lock file: a refusal changes nothing
+  const json args = run_arguments(o, *data);
+  // A checkpoint of other arguments or data is refused before the (online: whole) backbone
+  // and the input are loaded; read again under the lock below.
+  if (o.resume && fs::exists(paths.state)) resumable_checkpoint(paths, args);
   // Before anything is written too: the online route reads its whole input here, and what
   // it refuses while reading (an unreadable example, too many to hold) leaves no trace.
   Backbone backbone = data->load();
@@ -293,12 +304,14 @@ TrainResult train(const TrainOptions& o) {
   model->to(o.device);
   FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
 
-  json args = run_arguments(o, *data);
   TrainState state;
   if (o.resume && fs::exists(paths.state)) {
-    state = resume_checkpoint(paths, o.device, model, optimizer, args);
+    state = resume_checkpoint(paths, resumable_checkpoint(paths, args), o.device, model, optimizer);
     if (!o.quiet) std::cerr << "sherl-train: resuming after epoch " << state.epochs_done << "\n";
-  } else if (fs::exists(paths.log)) {
+  } else {
+    if (!o.quiet && o.resume && fs::exists(adapter_json_path(o.out_dir)))
+      std::cerr << "sherl-train: starting afresh: the adapter in " << o.out_dir
+                << " is of a run stopped before its first checkpoint\n";
     fs::remove(paths.log);
   }
   JsonLog log(paths.log);

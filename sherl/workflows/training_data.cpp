@@ -128,10 +128,8 @@ class OnlineData : public TrainingData {
     return std::make_unique<OnlineBatches>(input_, std::move(order), batch_size);
   }
   void check_finite(const Batch& batch) const override {
-    torch::Tensor bad = torch::isfinite(batch.tiers).flatten(1).all(1).logical_not().nonzero();
-    if (bad.numel() == 0) return;
-    throw error_at(input_.name(), "example " + std::to_string(batch.ids[bad[0][0].item<int64_t>()].item<int64_t>()) +
-                                      ": the early layers' tiers hold NaN or infinite values");
+    if (const std::optional<int64_t> id = first_non_finite_example(batch))
+      throw error_at(input_.name(), "example " + std::to_string(*id) + ": the early layers' tiers hold NaN or infinite values");
   }
   bool has_validation() const override { return val_.has_value() || !val_positions_.empty(); }
   Outputs validate(AdaptedModel& model, int64_t batch_size) override {

@@ -120,3 +120,19 @@ PY
   [[ "$output" == "sherl-train: error: "*"missing.png"* ]]
   [ ! -e "$WORK/a" ]
 }
+
+@test "a --resume with other arguments is refused before the input's examples are read" {
+  $PY "$SHERL_ROOT/tests/python/make_image_task.py" "$WORK" > /dev/null
+  args=(--model "$WORK/model" --tower vision --input "$WORK/train.csv" --limit 64 --epochs 1 --batch-size 16
+        --threads 1 --quiet)
+  sherl-train "${args[@]}" --out "$WORK/run" > /dev/null
+  # Reading the examples would now fail on this image: the refusal must come first.
+  rm "$WORK/images/train-0000.png"
+  run sherl-train "${args[@]}" --lr 1e-3 --out "$WORK/run" --resume
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"the checkpoint was made with --lr 0.002, not 0.001"* ]]
+  run sherl-train "${args[@]}" --out "$WORK/run" --resume
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"train-0000.png"* ]]
+  [ -f "$WORK/run/checkpoint/state.json" ]
+}
