@@ -64,7 +64,7 @@ Result measure(const std::vector<sherl::ShardExample>& examples, sherl::ShardSet
   std::uniform_int_distribution<int64_t> pick(0, reader.size() - 1);
   int64_t bytes = 0;
   start = Clock::now();
-  for (int64_t k = 0; k < reads; ++k) bytes += reader.read(pick(rng)).features.numel() * value_bytes;
+  for (int64_t k = 0; k < reads; ++k) bytes += reader.read(pick(rng)).features.numel() * static_cast<int64_t>(sherl::value_bytes(info.dtype));
   double secs = seconds_since(start);
   r.mb_per_s = bytes / secs / 1e6;
   r.examples_per_s = reads / secs;

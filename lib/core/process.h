@@ -1,6 +1,6 @@
 #pragma once
 // Process-level concerns of every tool that need no LibTorch: signals, the error report of a
-// tool's body, progress lines and peak memory. (runtime.h adds LibTorch's thread pools.)
+// tool's body, progress lines, elapsed time and peak memory. (runtime.h adds LibTorch's thread pools.)
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -17,6 +17,11 @@ void prepare_process();
 std::string command_line(int argc, char** argv);
 int64_t peak_rss_bytes();
 std::string format_bytes(double bytes);
+
+// Seconds elapsed since `start` (of the steady clock).
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // Runs a tool's body: prints any exception as "<tool>: error: <message>" on stderr and
 // returns 1, so that no exception escapes as an abort or a stack dump.

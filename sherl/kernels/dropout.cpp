@@ -18,13 +18,21 @@ uint64_t splitmix64(uint64_t seed, uint64_t k) {
   return z ^ (z >> 31);
 }
 
+thread_local at::Generator scoped_generator;  // undefined: the default one
+
 uint64_t draw_seed() {
-  auto generator = at::detail::getDefaultCPUGenerator();
+  at::Generator generator = scoped_generator.defined() ? scoped_generator : at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   return at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
 }
 
 }  // namespace
+
+DropoutGeneratorScope::DropoutGeneratorScope(at::Generator generator) : previous_(std::move(scoped_generator)) {
+  scoped_generator = std::move(generator);
+}
+
+DropoutGeneratorScope::~DropoutGeneratorScope() { scoped_generator = std::move(previous_); }
 
 torch::Tensor dropout_mask(torch::IntArrayRef sizes, double p, uint64_t seed) {
   torch::Tensor mask = torch::empty(sizes, torch::kFloat32);
@@ -46,8 +54,10 @@ torch::Tensor next_dropout_mask(torch::IntArrayRef sizes, double p) { return dro
 
 torch::Tensor inverted_dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p == 0.0) return x;
-  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32) return torch::dropout(x, p, training);
-  return x * next_dropout_mask(x.sizes(), p);
+  if (x.device().is_cpu()) return x * next_dropout_mask(x.sizes(), p).to(x.scalar_type());
+  at::Generator device_generator = at::globalContext().defaultGenerator(x.device()).clone();
+  device_generator.set_current_seed(draw_seed());
+  return x * torch::empty_like(x).bernoulli_(1.0 - p, device_generator).div_(1.0 - p);
 }
 
 }  // namespace sherl

@@ -4,12 +4,27 @@
 // Mersenne-Twister number per element on one thread, about a tenth of a training step
 // here. The mask is a counter-based hash of one 64-bit seed drawn from LibTorch's default
 // generator, so it follows torch::manual_seed (a resumed run sees the same masks), does not
-// depend on the thread count, and fills in parallel. Other devices use torch::dropout.
+// depend on the thread count, and fills in parallel. Other devices draw the same seed and
+// seed a generator of their own for a Bernoulli mask.
 #include <torch/torch.h>
 
 #include <cstdint>
 
 namespace sherl {
+
+// Makes the dropout of the calling thread draw its seeds from `generator` (a CPU generator)
+// instead of LibTorch's default one, until the scope ends: the points of a training grid
+// each follow their own seed, whichever thread runs them and in whatever order.
+class DropoutGeneratorScope {
+ public:
+  explicit DropoutGeneratorScope(at::Generator generator);
+  ~DropoutGeneratorScope();
+  DropoutGeneratorScope(const DropoutGeneratorScope&) = delete;
+  DropoutGeneratorScope& operator=(const DropoutGeneratorScope&) = delete;
+
+ private:
+  at::Generator previous_;
+};
 
 torch::Tensor inverted_dropout(const torch::Tensor& x, double p, bool training);
 

@@ -6,14 +6,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <exception>
+#include <functional>
+#include <thread>
+
+#include <ATen/Parallel.h>
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/device.h"
 #include "lib/core/directory_lock.h"
 #include "lib/core/enum_names.h"
 #include "lib/core/error.h"
-#include "lib/core/hash.h"
+#include "lib/core/process.h"
 #include "lib/core/output_directory.h"
 #include "lib/core/runtime.h"
 #include "lib/core/version.h"
@@ -21,10 +25,11 @@
 #include "sherl/method/adapter_io.h"
 #include "sherl/workflows/batch_loader.h"
 #include "sherl/workflows/evaluate.h"
+#include "sherl/workflows/grid.h"
+#include "sherl/workflows/train_checkpoint.h"
 #include "sherl/workflows/training_data.h"
-#include "sherl/kernels/fused_adamw.h"
+#include "sherl/workflows/training_point.h"
 #include "sherl/report/metrics.h"
-#include "sherl/report/svg_plot.h"
 
 namespace fs = std::filesystem;
 
@@ -33,158 +38,6 @@ namespace {
 
 constexpr EnumName<LrSchedule> kScheduleNames[] = {
     {LrSchedule::Cosine, "cosine"}, {LrSchedule::Linear, "linear"}, {LrSchedule::Constant, "constant"}};
-
-// Everything a resumed run needs besides the weights and the optimizer's moments.
-struct TrainState {
-  int64_t epochs_done = 0;
-  int64_t step = 0;
-  double best = -INFINITY;
-  int64_t best_epoch = 0;
-  int64_t since_best = 0;
-  std::vector<double> train_loss, val_metric;
-  int64_t log_bytes = 0;  // the log is cut back to this on resume
-};
-
-json to_json(const TrainState& s) {
-  return {{"epochs_done", s.epochs_done}, {"step", s.step}, {"best", std::isfinite(s.best) ? json(s.best) : json()},
-          {"best_epoch", s.best_epoch}, {"since_best", s.since_best}, {"train_loss", s.train_loss},
-          {"val_metric", s.val_metric}, {"log_bytes", s.log_bytes}};
-}
-
-TrainState state_from_json(const json& j) {
-  TrainState s;
-  s.epochs_done = j.at("epochs_done");
-  s.step = j.at("step");
-  s.best = j.at("best").is_null() ? -INFINITY : j.at("best").get<double>();
-  s.best_epoch = j.at("best_epoch");
-  s.since_best = j.at("since_best");
-  s.train_loss = j.at("train_loss").get<std::vector<double>>();
-  for (auto& v : j.at("val_metric")) s.val_metric.push_back(v.is_null() ? NAN : v.get<double>());
-  s.log_bytes = j.at("log_bytes");
-  return s;
-}
-
-// The arguments that define a run; --resume refuses a checkpoint made with others. The data
-// and the backbone are compared by content (the manifests' or the input's and the model
-// files' hashes), not by how their paths are spelled: the paths are recorded, not compared.
-json run_arguments(const TrainOptions& o, const TrainingData& data) {
-  json args = {{"model", o.model_dir}, {"task", o.task},
-          {"method", to_string(o.method)}, {"projection", to_string(o.projection)}, {"output", to_string(o.output)},
-          {"downsample_factor", o.downsample_factor}, {"epochs", o.epochs}, {"batch_size", o.batch_size},
-          {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"warmup_steps", o.warmup_steps},
-          {"schedule", to_string(o.schedule)}, {"clip_norm", o.clip_norm}, {"patience", o.patience}, {"seed", o.seed}};
-  if (!o.online) args["shuffle_buffer_bytes"] = o.shuffle_buffer_bytes;  // no effect online
-  // Only when not f32, so that checkpoints from before --precision still resume.
-  if (o.precision != torch::kFloat32) args["precision"] = precision_name(o.precision);
-  args.update(data.identity());
-  return args;
-}
-
-// Arguments that may differ on resume: more epochs or patience, and the paths (the
-// content behind them is compared through the identities above).
-bool may_differ_on_resume(const std::string& key) {
-  return key == "epochs" || key == "patience" || key == "model" || is_data_path_key(key);
-}
-
-// Keys that checkpoints written before they existed lack: such a checkpoint still resumes
-// (its paths were compared as strings when it was made).
-bool predates(const std::string& key) {
-  return key == "backbone" || key == "train_manifest_sha256" || key == "val_manifest_sha256";
-}
-
-std::string resume_difference(const std::string& key, const json& saved, const json& now) {
-  if (key == "backbone") return "another backbone (--model's config, weights or preprocessing files differ)";
-  if (key == "train_manifest_sha256") return "other training data (the manifest of --train differs)";
-  if (key == "val_manifest_sha256") return "other validation data (the manifest of --val differs)";
-  if (key == "input_sha256") return "another training input (the content of --input differs)";
-  if (key == "labels_sha256") return "other labels (the content of --labels differs)";
-  return "--" + key + " " + saved.dump() + ", not " + now.dump();
-}
-
-// The data order of an epoch is a function of (seed, epoch) only, so that a resumed run
-// sees exactly the batches an uninterrupted one would.
-uint64_t epoch_seed(int64_t seed, int64_t epoch) {
-  return static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch);
-}
-
-struct RunPaths {
-  std::string out, checkpoints, state, log, curve;
-  explicit RunPaths(const std::string& dir)
-      : out(dir), checkpoints((fs::path(dir) / "checkpoint").string()),
-        state((fs::path(dir) / "checkpoint" / "state.json").string()),
-        log((fs::path(dir) / "train.jsonl").string()), curve((fs::path(dir) / "curve.svg").string()) {}
-  std::string model_file(int64_t epoch) const { return checkpoints + "/model-" + std::to_string(epoch) + ".pt"; }
-  std::string optimizer_file(int64_t epoch) const {
-    return checkpoints + "/optimizer-" + std::to_string(epoch) + ".pt";
-  }
-};
-
-// Serialised in memory, then written by us: LibTorch's own file writer throws from a
-// destructor when a write fails (a full disk), which aborts the process.
-template <typename T>
-void save_atomic(T& object, const std::string& path) {
-  std::ostringstream bytes;
-  torch::save(object, bytes);
-  write_file_atomic(path, bytes.str());
-}
-
-// Writes the epoch's checkpoint: weights and optimizer under epoch-numbered names, then
-// state.json (atomically) pointing at them; older files go only after that.
-void write_checkpoint(const RunPaths& p, AdaptedModel& model, torch::optim::AdamW& optimizer, const TrainState& s,
-                      const json& args) {
-  save_atomic(model, p.model_file(s.epochs_done));
-  save_atomic(optimizer, p.optimizer_file(s.epochs_done));
-  json state = {{"format", "sherl-train-checkpoint"}, {"version", 1}, {"arguments", args}, {"state", to_json(s)}};
-  write_file_atomic(p.state, state.dump(2) + "\n");
-  if (s.epochs_done > 1) {
-    fs::remove(p.model_file(s.epochs_done - 1));
-    fs::remove(p.optimizer_file(s.epochs_done - 1));
-  }
-}
-
-// The checkpoint's state.json, refused unless made with `args` (see may_differ_on_resume).
-// Cheap: read before the backbone and the data are loaded.
-json resumable_checkpoint(const RunPaths& p, const json& args) {
-  json state = read_json_file(p.state);
-  if (state.value("format", "") != "sherl-train-checkpoint" || state.value("version", 0) != 1)
-    throw error_at(p.state, "not a sherl-train checkpoint of a version this tool reads");
-  json saved = state.at("arguments");
-  json keys = saved;
-  keys.update(args);  // every argument of either run: one may lack what the other has
-  for (auto& [key, ignored] : keys.items())
-    if (!may_differ_on_resume(key) && !(predates(key) && !saved.contains(key)) &&
-        saved.value(key, json()) != args.value(key, json()))
-      throw error_at(p.state, "the checkpoint was made with " +
-                                  resume_difference(key, saved.value(key, json()), args.value(key, json())) +
-                                  "; --resume needs the same arguments and data");
-  return state;
-}
-
-// Restores the model, the optimizer and the log of the checkpoint `state` (resumable_checkpoint).
-TrainState resume_checkpoint(const RunPaths& p, const json& state, torch::Device device, AdaptedModel& model,
-                             torch::optim::AdamW& optimizer) {
-  TrainState s = state_from_json(state.at("state"));
-  // Onto the training device: a run may resume on another device than it started on.
-  torch::load(model, p.model_file(s.epochs_done), device);
-  torch::load(optimizer, p.optimizer_file(s.epochs_done), device);
-  fs::resize_file(p.log, static_cast<uintmax_t>(s.log_bytes));
-  return s;
-}
-
-class JsonLog {
- public:
-  explicit JsonLog(const std::string& path) : out_(path, std::ios::app) {
-    if (!out_) throw error_at(path, "cannot open the training log");
-  }
-  void write(const json& line) {
-    out_ << line.dump() << "\n";
-    out_.flush();
-  }
-  int64_t bytes() { return static_cast<int64_t>(out_.tellp()); }
-
- private:
-  std::ofstream out_;
-};
 
 void check_labels(const Batch& batch, Task task, int64_t num_outputs, const std::string& where) {
   if (task != LabelKind::Class) return;
@@ -197,16 +50,13 @@ void check_labels(const Batch& batch, Task task, int64_t num_outputs, const std:
   }
 }
 
-void set_lr(torch::optim::AdamW& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups())
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-}
-
 void validate(const TrainOptions& o) {
   if (o.epochs < 1) throw Error("--epochs must be at least 1");
   if (o.batch_size < 1) throw Error("--batch-size must be at least 1");
-  if (!(o.lr > 0)) throw Error("--lr must be positive");
-  if (o.weight_decay < 0) throw Error("--weight-decay must not be negative");
+  for (double lr : o.grid.lr)
+    if (!(lr > 0) || !std::isfinite(lr)) throw Error("--lr must be positive (" + shortest_decimal(lr) + ")");
+  for (double wd : o.grid.weight_decay)
+    if (!(wd >= 0) || !std::isfinite(wd)) throw Error("--weight-decay must not be negative (" + shortest_decimal(wd) + ")");
   if (o.warmup_steps < 0) throw Error("--warmup must not be negative");
   if (!(o.clip_norm >= 0) || !std::isfinite(o.clip_norm)) throw Error("--clip-norm must be a finite number >= 0 (0: none)");
   if (o.patience < 0) throw Error("--patience must not be negative (0: never stop early)");
@@ -215,10 +65,10 @@ void validate(const TrainOptions& o) {
   if (o.online != o.train_dir.empty()) throw Error("give the training data as --train DIR (a cache) or --input FILE (online), one of them");
 }
 
-// Whether the run whose log is in `paths` finished: its last record says so. Without a log
+// Whether the run whose log is `log` finished: its last record says so. Without a log
 // nothing says it did not.
-bool run_finished(const RunPaths& paths) {
-  std::ifstream in(paths.log);
+bool run_finished(const std::string& log) {
+  std::ifstream in(log);
   if (!in) return true;
   std::string line, last;
   while (std::getline(in, line))
@@ -232,13 +82,13 @@ bool run_finished(const RunPaths& paths) {
 // it stopped before its first checkpoint was complete (the adapter is written first), which
 // --resume starts afresh, as it starts a run without a checkpoint.
 void check_run_directory(const TrainOptions& o, const RunPaths& paths) {
-  const bool has_state = fs::exists(paths.state);
+  const bool has_state = fs::exists(checkpoint_state_path(o.out_dir));
   const bool has_adapter = fs::exists(adapter_json_path(o.out_dir)) || fs::exists(adapter_weights_path(o.out_dir));
   if (o.overwrite) return;
   if (has_state && !o.resume)
     throw error_at(o.out_dir, "holds a training run already; add --resume to continue it, --overwrite to replace it, "
                               "or use a new --out");
-  if (has_adapter && !has_state && !(o.resume && !run_finished(paths)))
+  if (has_adapter && !has_state && !(o.resume && !run_finished(paths.log)))
     throw error_at(o.out_dir, "holds a trained adapter (adapter.json) and no checkpoint to resume; use a new --out, "
                               "or add --overwrite to replace it");
 }
@@ -247,26 +97,87 @@ void check_run_directory(const TrainOptions& o, const RunPaths& paths) {
 void clear_run_directory(const TrainOptions& o, const RunPaths& paths) {
   for (const std::string& f : {adapter_json_path(o.out_dir), adapter_weights_path(o.out_dir), paths.log, paths.curve})
     fs::remove(f);
+  for (const char* grid_file : {"summary.tsv", "summary.md"}) fs::remove(fs::path(o.out_dir) / grid_file);
   fs::remove_all(paths.checkpoints);
+  fs::remove_all(fs::path(o.out_dir) / "points");
   remove_orphaned_temporaries(o.out_dir);
 }
 
 }  // namespace
 
 std::string to_string(LrSchedule s) { return name_of(kScheduleNames, s); }
+
+void remove_run_temporaries(const std::string& out_dir) {
+  std::vector<fs::path> dirs = {out_dir};
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator(fs::path(out_dir) / "points", ignored))
+    if (entry.is_directory()) dirs.push_back(entry.path());
+  for (const fs::path& dir : dirs)
+    for (const fs::path& d : {dir, dir / "checkpoint"}) remove_orphaned_temporaries(d.string());
+}
 LrSchedule parse_lr_schedule(const std::string& name) { return parse_name(kScheduleNames, name, "--schedule"); }
 
-double scheduled_lr(const TrainOptions& o, int64_t step, int64_t total) {
-  if (step < o.warmup_steps) return o.lr * (step + 1) / o.warmup_steps;
-  if (o.schedule == LrSchedule::Constant) return o.lr;
+double scheduled_lr(const TrainOptions& o, double peak, int64_t step, int64_t total) {
+  if (step < o.warmup_steps) return peak * (step + 1) / o.warmup_steps;
+  if (o.schedule == LrSchedule::Constant) return peak;
   double progress = total > o.warmup_steps ? double(step - o.warmup_steps) / double(total - o.warmup_steps) : 1.0;
   progress = std::min(1.0, std::max(0.0, progress));
-  if (o.schedule == LrSchedule::Linear) return o.lr * (1.0 - progress);
-  return o.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
+  if (o.schedule == LrSchedule::Linear) return peak * (1.0 - progress);
+  return peak * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
+
+
+namespace {
+
+// The data order of an epoch is a function of (data seed, epoch) only, so that a resumed run
+// sees exactly the batches an uninterrupted one would.
+uint64_t epoch_seed(int64_t seed, int64_t epoch) {
+  return static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch);
+}
+
+// Runs work(point) for every point, spread over up to `threads` threads (a point's work stays
+// on one thread, its products on threads / workers of LibTorch's threads each), so that
+// points of a grid too thin to keep both cores busy on their own run side by side. One
+// worker: on this thread, with all its threads. The first exception is rethrown here.
+void for_each_point(std::vector<TrainingPoint*>& points, int threads, int threads_per_point,
+                    const std::function<void(TrainingPoint&)>& work) {
+  const int wanted = threads_per_point > 0 ? std::max(1, threads / threads_per_point) : std::max(1, threads);
+  const int workers = static_cast<int>(std::min<size_t>(wanted, points.size()));
+  if (workers <= 1) {
+    for (TrainingPoint* p : points) work(*p);
+    return;
+  }
+  const int threads_each = std::max(1, threads / workers);
+  std::vector<std::exception_ptr> failures(workers);
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      try {
+        at::set_num_threads(threads_each);
+        for (size_t i = w; i < points.size(); i += workers) work(*points[i]);
+      } catch (...) {
+        failures[w] = std::current_exception();
+      }
+    });
+  for (std::thread& t : pool) t.join();
+  for (auto& failure : failures)
+    if (failure) std::rethrow_exception(failure);
+}
+
+// Copies the selected point's adapter into the grid's directory, weights first: adapter.json
+// names their checksum, so a reader never pairs files of two points.
+void publish_selected(const std::string& point_dir, const std::string& out_dir) {
+  write_file_atomic(adapter_weights_path(out_dir), read_file(adapter_weights_path(point_dir)));
+  write_file_atomic(adapter_json_path(out_dir), read_file(adapter_json_path(point_dir)));
+}
+
+}  // namespace
 
 TrainResult train(const TrainOptions& o) {
   validate(o);
+  const std::vector<GridPoint> grid = expand_grid(o.grid);
+  const bool one_point = grid.size() == 1;
+  const int64_t data_seed = o.data_seed.value_or(o.grid.seed.front());
   RunPaths paths(o.out_dir);
   std::unique_ptr<TrainingData> data = open_training_data(o);
   const ShardSetInfo& info = data->info();
@@ -275,18 +186,25 @@ TrainResult train(const TrainOptions& o) {
     throw error_at(data->name(), "labels are of kind " + to_string(info.label_kind) + ", which does not fit --task " +
                                      task_name(task));
   if (info.num_labels < 1) throw error_at(data->name(), "records no labels to train a head on");
-  MtsaOptions mtsa_options;
-  mtsa_options.num_tiers = static_cast<int64_t>(info.tiers.size());
-  mtsa_options.hidden_size = info.backbone.hidden_size;
-  mtsa_options.downsample_factor = o.downsample_factor;
-  mtsa_options.projection = o.projection;
-  mtsa_options.output = o.output;
-  mtsa_options.validate();  // before anything is written (recorded for the linear probe too)
+  std::vector<MtsaOptions> mtsa_options;
+  for (const GridPoint& p : grid) {
+    MtsaOptions m;
+    m.num_tiers = static_cast<int64_t>(info.tiers.size());
+    m.hidden_size = info.backbone.hidden_size;
+    m.downsample_factor = p.downsample_factor;
+    m.projection = p.projection;
+    m.output = o.output;
+    m.validate();  // before anything is written (recorded for the linear probe too)
+    mtsa_options.push_back(m);
+  }
   check_run_directory(o, paths);  // before the loading and the lock file: a refusal changes nothing
-  const json args = run_arguments(o, *data);
+  const json shared_args = shared_arguments(o, *data);
+  const json args = one_point ? point_arguments(shared_args, grid[0], data_seed)
+                              : grid_arguments(shared_args, o.grid, data_seed);
+  const std::string state_path = checkpoint_state_path(o.out_dir);
   // A checkpoint of other arguments or data is refused before the (online: whole) backbone
   // and the input are loaded; read again under the lock below.
-  if (o.resume && fs::exists(paths.state)) resumable_checkpoint(paths, args);
+  if (o.resume && fs::exists(state_path)) resumable_checkpoint(state_path, args, !one_point);
   // Before anything is written too: the online route reads its whole input here, and what
   // it refuses while reading (an unreadable example, too many to hold) leaves no trace.
   Backbone backbone = data->load();
@@ -297,135 +215,134 @@ TrainResult train(const TrainOptions& o) {
   fs::create_directories(paths.checkpoints);
 
   auto late_route = std::make_shared<LateRoute>(std::move(backbone), info.late_layers, o.precision);
-  // Seeded after the backbone is built (its modules draw initial values too), so that the
-  // adapter's initialisation depends on the seed alone.
-  torch::manual_seed(static_cast<uint64_t>(o.seed));
-  AdaptedModel model(o.method, mtsa_options, info.num_labels, late_route);
-  model->to(o.device);
-  FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-
-  TrainState state;
-  if (o.resume && fs::exists(paths.state)) {
-    state = resume_checkpoint(paths, resumable_checkpoint(paths, args), o.device, model, optimizer);
-    if (!o.quiet) std::cerr << "sherl-train: resuming after epoch " << state.epochs_done << "\n";
-  } else {
-    if (!o.quiet && o.resume && fs::exists(adapter_json_path(o.out_dir)))
-      std::cerr << "sherl-train: starting afresh: the adapter in " << o.out_dir
-                << " is of a run stopped before its first checkpoint\n";
-    fs::remove(paths.log);
-  }
-  JsonLog log(paths.log);
-
   AdapterInfo adapter;
-  adapter.mtsa = mtsa_options;
   adapter.tiers = info.tiers;
   adapter.late_layers = info.late_layers;
   adapter.task = task;
   adapter.num_outputs = info.num_labels;
   adapter.label_names = info.label_names;
   adapter.backbone = info.backbone;
-  adapter.training = args;
-  adapter.training["method"] = to_string(o.method);
-  adapter.training["tool_version"] = SHERL_VERSION;
-  adapter.training["command_line"] = o.command_line;
-  adapter.training["feature_dtype"] = to_string(info.dtype);  // sherl-predict rounds raw tiers alike
+  std::vector<TrainingPoint> points;
+  points.reserve(grid.size());
+  for (size_t i = 0; i < grid.size(); ++i) {
+    adapter.mtsa = mtsa_options[i];
+    adapter.training = point_arguments(shared_args, grid[i], data_seed);
+    adapter.training["tool_version"] = SHERL_VERSION;
+    adapter.training["command_line"] = o.command_line;
+    adapter.training["feature_dtype"] = to_string(info.dtype);  // sherl-predict rounds raw tiers alike
+    const std::string dir = one_point ? o.out_dir : (fs::path(o.out_dir) / "points" / grid[i].name).string();
+    // Built after the backbone (its modules draw initial values too) and seeded by the
+    // point, so that its initialisation depends on its seed alone.
+    points.emplace_back(grid[i], dir, mtsa_options[i], adapter, late_route, o.device);
+  }
+
+  if (o.resume && fs::exists(state_path)) {
+    std::vector<TrainState> states = checkpoint_states(resumable_checkpoint(state_path, args, !one_point), grid, state_path);
+    for (size_t i = 0; i < points.size(); ++i) points[i].resume(states[i]);
+    if (!o.quiet) std::cerr << "sherl-train: resuming after epoch " << states[0].epochs_done << "\n";
+  } else {
+    if (!o.quiet && o.resume && fs::exists(adapter_json_path(o.out_dir)))
+      std::cerr << "sherl-train: starting afresh: the adapter in " << o.out_dir
+                << " is of a run stopped before its first checkpoint\n";
+    for (TrainingPoint& p : points) p.start_afresh();
+  }
+  std::unique_ptr<JsonLog> grid_log;  // the shared loop's time, for a grid
+  if (!one_point) {
+    if (!(o.resume && fs::exists(state_path))) fs::remove(paths.log);
+    grid_log = std::make_unique<JsonLog>(paths.log);
+  }
 
   const int64_t n = data->size();
   const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t total_steps = steps_per_epoch * o.epochs;
+  const bool validated = data->has_validation();
+  const int threads = at::get_num_threads();
+  int64_t first_epoch = 0;
+  for (TrainingPoint& p : points) first_epoch = std::max(first_epoch, p.state().epochs_done);
   TrainResult result;
   double train_seconds = 0;
-  for (int64_t epoch = state.epochs_done; epoch < o.epochs; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
+    // Points stopped early (patience), or behind the grid, sit out.
+    std::vector<TrainingPoint*> active;
+    for (TrainingPoint& p : points)
+      if (p.state().epochs_done == epoch && !p.stopped(o.patience)) active.push_back(&p);
+    if (active.empty()) break;
     auto start = std::chrono::steady_clock::now();
-    torch::manual_seed(static_cast<uint64_t>(o.seed) * 1000003ULL + static_cast<uint64_t>(epoch));  // dropout
-    model->train();
-    std::unique_ptr<BatchStream> batches = data->epoch(epoch_seed(o.seed, epoch), o.batch_size);
-    double loss_sum = 0;
-    int64_t seen = 0;
+    for (TrainingPoint* p : active) p->begin_epoch(epoch);
+    std::unique_ptr<BatchStream> batches = data->epoch(epoch_seed(data_seed, epoch), o.batch_size);
     Batch batch;
-    while (batches->next(batch)) {
+    const int64_t step = active[0]->state().step;  // the same for every active point
+    int64_t steps = 0;
+    double loading = 0;  // waiting for the next batch (the loader runs ahead on its own thread)
+    for (auto wait = std::chrono::steady_clock::now(); batches->next(batch); wait = std::chrono::steady_clock::now()) {
+      loading += seconds_since(wait);
       check_labels(batch, task, info.num_labels, data->name());
-      double lr = scheduled_lr(o, state.step, total_steps);
-      set_lr(optimizer, lr);
-      optimizer.zero_grad();
-      double loss_value = 0;
-      with_out_of_memory_hint(o.device, o.batch_size, [&] {
-        torch::Tensor outputs = model->forward(batch.tiers.to(o.device, true), batch.mask.to(o.device, true));
-        torch::Tensor loss = task_loss(task, outputs, batch.labels.to(o.device, true));
-        loss_value = loss.item<double>();
-        if (!std::isfinite(loss_value)) {
-          data->check_finite(batch);  // names the example when the data is to blame
-          throw Error("step " + std::to_string(state.step) + " (epoch " + std::to_string(epoch + 1) +
-                      "): the loss is not finite (a diverging run: try a lower --lr or --clip-norm); stopped, " +
-                      (state.epochs_done > 0 ? "the checkpoint of epoch " + std::to_string(state.epochs_done) +
-                                                   " is kept in " + paths.checkpoints
-                                             : std::string("no checkpoint was written yet")));
-        }
-        loss.backward();
-        if (o.clip_norm > 0) clip_grad_norm(model->parameters(), o.clip_norm);
-        optimizer.step();
+      for_each_point(active, threads, o.threads_per_point, [&](TrainingPoint& p) {
+        p.step(batch, task, scheduled_lr(o, p.settings().lr, step + steps, total_steps), o.clip_norm,
+               [&](const Batch& b) { data->check_finite(b); });
       });
-      ++state.step;
-      loss_sum += loss_value * batch.ids.size(0);
-      seen += batch.ids.size(0);
-      if (state.step % 20 == 0) log.write({{"step", state.step}, {"loss", loss_value}, {"lr", lr}});
+      ++steps;
     }
-    double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double epoch_seconds = seconds_since(start);
+    const auto validation_start = std::chrono::steady_clock::now();
     train_seconds += epoch_seconds;
     ++result.epochs_run;
-    double train_loss = loss_sum / std::max<int64_t>(1, seen);
 
-    json val_metrics;
-    double score = -train_loss;  // without validation data the last epoch is kept
-    const bool validated = data->has_validation();
-    if (validated) {
-      Outputs out = data->validate(model, std::max<int64_t>(o.batch_size, 128));
-      val_metrics = task_metrics(task, out.outputs, out.targets);
-      json primary = val_metrics.value(primary_metric(task), json());
-      score = primary.is_number() ? primary.get<double>() : -INFINITY;
+    for (TrainingPoint* p : active) {
+      json val_metrics;
+      double score = NAN;
+      if (validated) {
+        Outputs out = data->validate(p->model(), std::max<int64_t>(o.batch_size, 128));
+        val_metrics = task_metrics(task, out.outputs, out.targets);
+        json primary = val_metrics.value(primary_metric(task), json());
+        score = primary.is_number() ? primary.get<double>() : -INFINITY;
+      }
+      const double lr = scheduled_lr(o, p->settings().lr, std::max<int64_t>(0, step + steps - 1), total_steps);
+      // A point's own time in a grid: its steps, not the shared loading.
+      const double seconds = one_point ? epoch_seconds : p->step_seconds();
+      const bool improved = p->end_epoch(val_metrics, score, lr, seconds);
+      if (!o.quiet) {
+        std::fprintf(stderr, "sherl-train: %sepoch %lld/%lld loss %.4f", p->label().c_str(),
+                     static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), p->state().train_loss.back());
+        if (validated) std::fprintf(stderr, " val %s %.4f", primary_metric(task).c_str(), score);
+        std::fprintf(stderr, " (%.2f s, %.0f ex/s)%s\n", seconds, n / seconds, improved ? " *" : "");
+      }
+      if (!o.quiet && p->stopped(o.patience))
+        std::cerr << "sherl-train: " << p->label() << "no improvement for " << o.patience << " epochs; stopping early\n";
     }
-    state.epochs_done = epoch + 1;
-    state.train_loss.push_back(train_loss);
-    state.val_metric.push_back(validated ? score : NAN);
-    bool improved = !validated || score > state.best;
-    if (improved) {
-      state.best = score;
-      state.best_epoch = epoch + 1;
-      state.since_best = 0;
-      adapter.metrics = {{"epoch", epoch + 1}, {"train_loss", train_loss}};
-      if (validated) adapter.metrics["validation"] = val_metrics;
-      save_adapter(o.out_dir, adapter, model->mtsa(), model->head());
-    } else {
-      ++state.since_best;
+    if (grid_log) {
+      grid_log->write({{"epoch", epoch + 1}, {"points", active.size()}, {"seconds", epoch_seconds},
+                       {"loading_seconds", loading}, {"validation_seconds", seconds_since(validation_start)}});
+      if (!o.quiet) std::fprintf(stderr, "sherl-train: epoch %lld of the grid: %zu points, %.2f s\n",
+                                 static_cast<long long>(epoch + 1), active.size(), epoch_seconds);
     }
-    log.write({{"epoch", epoch + 1}, {"step", state.step}, {"loss", train_loss},
-               {"lr", scheduled_lr(o, std::max<int64_t>(0, state.step - 1), total_steps)},
-               {"validation", val_metrics}, {"examples_per_s", seen / epoch_seconds}, {"seconds", epoch_seconds}});
-    state.log_bytes = log.bytes();
-    write_checkpoint(paths, model, optimizer, state, args);
-    if (!o.quiet) {
-      std::fprintf(stderr, "sherl-train: epoch %lld/%lld loss %.4f", static_cast<long long>(epoch + 1),
-                   static_cast<long long>(o.epochs), train_loss);
-      if (validated) std::fprintf(stderr, " val %s %.4f", primary_metric(task).c_str(), score);
-      std::fprintf(stderr, " (%.2f s, %.0f ex/s)%s\n", epoch_seconds, seen / epoch_seconds, improved ? " *" : "");
-    }
-    if (o.patience > 0 && state.since_best >= o.patience) {
-      if (!o.quiet) std::cerr << "sherl-train: no improvement for " << o.patience << " epochs; stopping early\n";
-      break;
-    }
+    write_checkpoint(o.out_dir, args, points, active);
   }
 
-  std::vector<Series> curve = {{"train loss", state.train_loss, "#d62728"}};
-  if (data->has_validation()) curve.push_back({"validation " + primary_metric(task), state.val_metric, "#1f77b4"});
-  write_file_atomic(paths.curve, svg_line_chart("sherl-train: " + fs::path(o.out_dir).filename().string(), "epoch", curve));
-  result.best_epoch = state.best_epoch;
-  result.best_metrics = read_adapter_info(o.out_dir).metrics;
-  result.seconds_per_epoch = result.epochs_run ? train_seconds / result.epochs_run : 0;
+  std::vector<PointOutcome> outcomes;
+  const double peak_rss = static_cast<double>(peak_rss_bytes());
   result.peak_memory_bytes = peak_device_memory_bytes(o.device);
-  json done = {{"done", true}, {"best_epoch", state.best_epoch}, {"peak_rss_bytes", peak_rss_bytes()},
-               {"seconds_per_epoch", result.seconds_per_epoch}};
+  json done = {{"done", true}, {"peak_rss_bytes", peak_rss_bytes()}};
   if (o.device.is_cuda()) done["peak_gpu_bytes"] = result.peak_memory_bytes;
-  log.write(done);
+  for (TrainingPoint& p : points) {
+    const std::string title = "sherl-train: " + fs::path(o.out_dir).filename().string() +
+                              (one_point ? "" : " " + p.settings().name);
+    p.finish(title, validated, task, done);
+    outcomes.push_back(p.outcome());
+  }
+  const size_t selected = select_point(outcomes, validated);
+  if (!one_point) {
+    publish_selected(points[selected].paths().out, o.out_dir);
+    write_grid_summary(o.out_dir, grid, outcomes, selected, primary_metric(task), peak_rss / (1 << 20));
+    json grid_done = done;
+    grid_done.update({{"selected", grid[selected].name}, {"seconds_per_epoch", result.epochs_run ? train_seconds / result.epochs_run : 0}});
+    grid_log->write(grid_done);
+    if (!o.quiet) std::cerr << "sherl-train: selected " << grid[selected].name << " (summary in " << o.out_dir << "/summary.md)\n";
+  }
+  result.point = grid[selected].name;
+  result.best_epoch = outcomes[selected].best_epoch;
+  result.best_metrics = read_adapter_info(o.out_dir).metrics;
+  result.seconds_per_epoch = one_point ? outcomes[0].seconds_per_epoch : (result.epochs_run ? train_seconds / result.epochs_run : 0);
   return result;
 }
 

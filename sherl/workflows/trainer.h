@@ -4,10 +4,12 @@
 // kept, and a checkpoint every epoch from which --resume continues bit-identically (CPU).
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 
 #include "lib/core/json.h"
 #include "sherl/method/adapted_model.h"
+#include "sherl/workflows/grid.h"
 #include "sherl/workflows/online_input.h"
 
 namespace sherl {
@@ -29,19 +31,23 @@ struct TrainOptions {
   double val_fraction = 0;
   int64_t split_seed = 0;
   std::string task;                      // "" = from the shards' label kind
-  Method method = Method::Sherl;
-  ProjectionKind projection = ProjectionKind::LinearLn;
+  // The settings trained, as lists: every combination is a point of the grid, all trained in
+  // this process over the same batches. One point: the run directory is out_dir; several:
+  // out_dir/points/<name>/ each, and out_dir holds the selected point's adapter and a summary.
+  GridAxes grid;
+  // The seed of the data order, shared by the points (default: the first of grid.seed, so
+  // that a one-point run orders its data by its own seed).
+  std::optional<int64_t> data_seed;
   OutputKind output = OutputKind::Ln;
-  int64_t downsample_factor = 2;
   int64_t epochs = 30;
   int64_t batch_size = 64;
-  double lr = 2e-3;
-  double weight_decay = 0.01;
   int64_t warmup_steps = 100;
   LrSchedule schedule = LrSchedule::Cosine;  // after warm-up
   double clip_norm = 1.0;                // 0 = no clipping
   int64_t patience = 0;                  // stop after this many epochs without improvement (0 = never)
-  int64_t seed = 0;
+  // A grid's points run side by side, each on this many of LibTorch's threads (0: as many
+  // points at a time as there are threads, one thread each); one point runs on them all.
+  int threads_per_point = 0;
   int64_t shuffle_buffer_bytes = 256 << 20;  // see sherl/workflows/batch_loader.h
   torch::Device device = torch::kCPU;
   torch::ScalarType precision = torch::kFloat32;  // of the frozen layers (--precision): late, and online all
@@ -51,17 +57,23 @@ struct TrainOptions {
   std::string command_line;
 };
 
+// Of the selected point (the only one in a one-point grid).
 struct TrainResult {
+  std::string point;                     // its name ("" in a one-point grid)
   int64_t epochs_run = 0;
   int64_t best_epoch = 0;
   json best_metrics;
-  double seconds_per_epoch = 0;          // mean over the epochs run in this process
+  double seconds_per_epoch = 0;          // mean over the epochs run in this process (of the grid's loop)
   int64_t peak_memory_bytes = 0;         // RSS on CPU, CUDA peak allocated on GPU
 };
 
 TrainResult train(const TrainOptions& options);
 
-// Learning rate at `step` (0-based) of `total` steps.
-double scheduled_lr(const TrainOptions& o, int64_t step, int64_t total);
+// Removes what a run killed by SIGKILL left half-written in out_dir (its checkpoints and its
+// points' directories included; SIGINT and SIGTERM remove their own).
+void remove_run_temporaries(const std::string& out_dir);
+
+// Learning rate at `step` (0-based) of `total` steps, peaking at `peak`.
+double scheduled_lr(const TrainOptions& o, double peak, int64_t step, int64_t total);
 
 }  // namespace sherl

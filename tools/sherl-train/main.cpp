@@ -25,8 +25,10 @@ int main(int argc, char** argv) {
                "input through the frozen early layers."};
   app.set_version_flag("--version", std::string("sherl-train ") + SHERL_VERSION);
   sherl::TrainOptions o;
-  std::string method = "sherl", precision = "f32", projection = "linear-ln", output = "ln",
-              schedule = "cosine";
+  std::string precision = "f32", output = "ln", schedule = "cosine";
+  // The grid's settings: comma lists (or repeated options); every combination is trained.
+  std::vector<std::string> methods = {"sherl"}, projections = {"linear-ln"}, factors = {"2"},
+                           weight_decays = {"0.01"}, lrs = {"0.002"}, seeds = {"0"};
   sherl::ComputeOptions compute;
   app.add_option("--model", o.model_dir, "the Hugging Face model directory the shards were extracted with")->required();
   app.add_option("--train", o.train_dir, "training shard set (or --input: the online route)");
@@ -49,24 +51,32 @@ int main(int argc, char** argv) {
   app.add_option("--out", o.out_dir, "run directory: adapter, checkpoint/, train.jsonl, curve.svg")->required();
   app.add_option("--task", o.task, "classify, regress or multilabel (default: from the shards' labels; classify with --input)")
       ->check(CLI::IsMember({"classify", "regress", "multilabel"}));
-  app.add_option("--method", method, "sherl (MTSA + late route) or linear (linear probe on the final feature)")
-      ->check(CLI::IsMember({"sherl", "linear"}))->capture_default_str();
-  app.add_option("--projection", projection, "MTSA tier projection")
-      ->check(CLI::IsMember({"linear-ln", "gated"}))->capture_default_str();
+  app.add_option("--method", methods, "sherl (MTSA + late route) or linear (linear probe on the final feature); a list: a grid")
+      ->check(sherl::comma_list_of<std::string>({"sherl", "linear"}))->capture_default_str();
+  app.add_option("--projection", projections, "MTSA tier projection; a list: a grid")
+      ->check(sherl::comma_list_of<std::string>({"linear-ln", "gated"}))->capture_default_str();
   app.add_option("--output", output, "MTSA output: ln (BERT/ViT style) or linear (T5 style)")
       ->check(CLI::IsMember({"ln", "linear"}))->capture_default_str();
-  app.add_option("--downsample-factor", o.downsample_factor, "MTSA width h = d / factor")->capture_default_str();
+  app.add_option("--downsample-factor", factors, "MTSA width h = d / factor; a list: a grid")
+      ->check(sherl::comma_list_of<int64_t>())->capture_default_str();
   app.add_option("--epochs", o.epochs, "epochs")->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "examples per step")->capture_default_str();
-  app.add_option("--lr", o.lr, "peak learning rate (AdamW)")->capture_default_str();
-  app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
+  app.add_option("--lr", lrs, "peak learning rate (AdamW); a list: a grid")
+      ->check(sherl::comma_list_of<double>())->capture_default_str();
+  app.add_option("--weight-decay", weight_decays, "AdamW weight decay; a list: a grid")
+      ->check(sherl::comma_list_of<double>())->capture_default_str();
   app.add_option("--warmup", o.warmup_steps, "linear warm-up steps")->capture_default_str();
   app.add_option("--schedule", schedule, "decay after warm-up")
       ->check(CLI::IsMember({"cosine", "linear", "constant"}))->capture_default_str();
   app.add_option("--clip-norm", o.clip_norm, "gradient-norm clipping (0: none)")->capture_default_str();
   app.add_option("--patience", o.patience, "stop after this many epochs without improvement (0: never)")
       ->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of initialisation, data order and dropout")->capture_default_str();
+  app.add_option("--seed", seeds, "seed of initialisation and dropout (and of the data order, unless --data-seed); "
+                 "a list: a grid")->check(sherl::comma_list_of<int64_t>())->capture_default_str();
+  app.add_option("--data-seed", o.data_seed, "seed of the data order, shared by a grid's points (default: the first --seed)");
+  app.add_option("--threads-per-point", o.threads_per_point,
+                 "a grid's points run side by side on --threads / this many threads each (0: one point per thread)")
+      ->capture_default_str();
   int64_t shuffle_mb = o.shuffle_buffer_bytes >> 20;
   app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
       ->capture_default_str();
@@ -87,8 +97,15 @@ int main(int argc, char** argv) {
     sherl::use_single_threaded_blas();  // the MTSA's products run on LibTorch's threads
     o.device = sherl::parse_device(compute.device);
     o.precision = sherl::parse_precision(precision, o.device);
-    o.method = sherl::parse_method(method);
-    o.projection = sherl::parse_projection_kind(projection);
+    sherl::GridAxes& grid = o.grid;
+    grid.method.clear();
+    grid.projection.clear();
+    for (const std::string& m : sherl::comma_items(methods)) grid.method.push_back(sherl::parse_method(m));
+    for (const std::string& p : sherl::comma_items(projections)) grid.projection.push_back(sherl::parse_projection_kind(p));
+    grid.downsample_factor = sherl::comma_list_values<int64_t>(factors);
+    grid.weight_decay = sherl::comma_list_values<double>(weight_decays);
+    grid.lr = sherl::comma_list_values<double>(lrs);
+    grid.seed = sherl::comma_list_values<int64_t>(seeds);
     o.output = sherl::parse_output_kind(output);
     o.schedule = sherl::parse_lr_schedule(schedule);
     o.shuffle_buffer_bytes = shuffle_mb << 20;
@@ -112,12 +129,13 @@ int main(int argc, char** argv) {
       spools = sherl::prepare_input_files(input, spec, o.out_dir);
     }
     // Temporaries of a run killed by SIGKILL (SIGINT and SIGTERM remove their own).
-    if (o.resume)
-      for (const std::string& dir : {o.out_dir, o.out_dir + "/checkpoint"}) sherl::remove_orphaned_temporaries(dir);
+    if (o.resume) sherl::remove_run_temporaries(o.out_dir);
     sherl::TrainResult r = sherl::train(o);
     if (!o.quiet)
-      std::cerr << "sherl-train: best epoch " << r.best_epoch << ", " << r.seconds_per_epoch
-                << " s per epoch, " << sherl::peak_memory_summary(o.device) << "\n";
+      std::cerr << "sherl-train: " << (r.point.empty() ? "" : "selected " + r.point + ", ") << "best epoch "
+                << r.best_epoch << ", " << r.seconds_per_epoch << " s per epoch, "
+                << sherl::peak_memory_summary(o.device) << "\n";
+    if (!r.point.empty()) r.best_metrics["point"] = r.point;
     std::cout << r.best_metrics.dump(2) << "\n";
     return 0;
   });

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# Grids: sherl-train with lists of settings trains every combination in one process over
+# the same batches, writes one run directory per point, a summary and the selected adapter.
+
+load common
+
+# A small slice of the bundled example: 150 training images (30 of each class 5-9), a
+# fifth of them split off to validate on.
+setup_file() {
+  export SMALL="$BATS_FILE_TMPDIR/small"
+  local bin="${SHERL_BUILD:-$BATS_TEST_DIRNAME/../../build}/bin"
+  local model="$BATS_TEST_DIRNAME/../../examples/models/vit-tiny-fmnist5"
+  local data=/usr/share/datasets/fashion-mnist
+  "$bin/sherl-extract" --model "$model" --input $data/train-images-idx3-ubyte.gz \
+    --labels $data/train-labels-idx1-ubyte.gz --select-labels 5,6,7,8,9 --per-label 30 \
+    --out "$SMALL/train" --quiet
+  "$bin/sherl-consolidate" --input "$SMALL/train" --out "$SMALL/cons" --val-fraction 0.2 --quiet > /dev/null
+}
+
+data_args() {
+  echo --model "$SHERL_VIT" --train "$SMALL/cons/train" --val "$SMALL/cons/val"
+}
+
+@test "each point of a grid is the run of its settings alone, bit for bit, and the best one is selected" {
+  # Two points side by side on two threads, one thread each: as two runs of one thread.
+  sherl-train $(data_args) --out "$WORK/grid" --epochs 2 --threads 2 --lr 1e-3,4e-3 --seed 5 --quiet > "$WORK/grid.json"
+  for lr in 1e-3 4e-3; do
+    sherl-train $(data_args) --out "$WORK/lr$lr" --epochs 2 --threads 1 --lr $lr --seed 5 --quiet > /dev/null
+  done
+  cmp "$WORK/grid/points/lr0.001/adapter.safetensors" "$WORK/lr1e-3/adapter.safetensors"
+  cmp "$WORK/grid/points/lr0.004/adapter.safetensors" "$WORK/lr4e-3/adapter.safetensors"
+  # The summary: a header and a row per point, the selected one marked and holding the best
+  # validation accuracy; its adapter (and only its) is the grid's own.
+  [ "$(wc -l < "$WORK/grid/summary.tsv")" -eq 3 ]
+  [ "$(grep -c '^| lr0.00[14] |' "$WORK/grid/summary.md")" -eq 2 ]
+  $PY - "$WORK/grid" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/summary.tsv"), delimiter="\t"))
+chosen = [r for r in rows if r["selected"] == "yes"]
+assert len(chosen) == 1, rows
+assert float(chosen[0]["val_accuracy"]) == max(float(r["val_accuracy"]) for r in rows), rows
+for r in rows:
+    log = [json.loads(l) for l in open(f"{sys.argv[1]}/points/{r['point']}/train.jsonl")]
+    assert log[-1]["done"] and int(r["best_epoch"]) == log[-1]["best_epoch"], (r, log[-1])
+out = json.load(open(sys.argv[1] + "/../grid.json"))
+assert out["point"] == chosen[0]["point"], out
+PY
+  chosen=$(awk -F'\t' '$13 == "yes" { print $1 }' "$WORK/grid/summary.tsv")
+  cmp "$WORK/grid/adapter.safetensors" "$WORK/grid/points/$chosen/adapter.safetensors"
+  grep -q "\"grid_point\": \"$chosen\"" "$WORK/grid/adapter.json"
+  sherl-eval --adapter "$WORK/grid" --model "$SHERL_VIT" --data "$SMALL/cons/val" > "$WORK/eval.json"
+}
+
+@test "a grid shares the data order (--data-seed), each point keeps its own seed for the rest" {
+  sherl-train $(data_args) --out "$WORK/grid" --epochs 1 --threads 1 --seed 1,2 --data-seed 7 --quiet > /dev/null
+  sherl-train $(data_args) --out "$WORK/alone" --epochs 1 --threads 1 --seed 2 --data-seed 7 --quiet > /dev/null
+  cmp "$WORK/grid/points/seed2/adapter.safetensors" "$WORK/alone/adapter.safetensors"
+  ! cmp -s "$WORK/grid/points/seed1/adapter.safetensors" "$WORK/grid/points/seed2/adapter.safetensors"
+  # Without --data-seed a one-point run orders its data by its own seed, as before grids.
+  sherl-train $(data_args) --out "$WORK/own" --epochs 1 --threads 1 --seed 2 --quiet > /dev/null
+  ! cmp -s "$WORK/own/adapter.safetensors" "$WORK/alone/adapter.safetensors"
+}
+
+@test "a grid resumed after SIGKILL ends as an uninterrupted one, points stopped early included" {
+  args=($(data_args) --epochs 4 --threads 2 --lr 1e-3,3e-3 --seed 0,1 --method sherl,linear --patience 1 --quiet)
+  sherl-train "${args[@]}" --out "$WORK/full" > /dev/null
+  sherl-train "${args[@]}" --out "$WORK/killed" > /dev/null &
+  kill_after_first_checkpoint $! "$WORK/killed" 4
+  sherl-train "${args[@]}" --out "$WORK/killed" --resume > /dev/null
+  [ "$(ls "$WORK/full/points" | wc -l)" -eq 8 ]
+  for point in $(ls "$WORK/full/points"); do
+    cmp "$WORK/full/points/$point/adapter.safetensors" "$WORK/killed/points/$point/adapter.safetensors"
+  done
+  cmp "$WORK/full/adapter.safetensors" "$WORK/killed/adapter.safetensors"
+  cut -f1-10,13 "$WORK/full/summary.tsv" > "$WORK/a"; cut -f1-10,13 "$WORK/killed/summary.tsv" > "$WORK/b"
+  cmp "$WORK/a" "$WORK/b"
+  # Both kinds of point were there to resume: stopped early, and trained to the end.
+  awk -F'\t' 'NR > 1 && $8 < 4 { early = 1 } NR > 1 && $8 == 4 { full = 1 } END { exit !(early && full) }' "$WORK/a"
+  # Another grid in the same directory is refused, naming what differs.
+  run sherl-train $(data_args) --epochs 4 --threads 2 --lr 1e-3,2e-3 --seed 0,1 --method sherl,linear --patience 1 \
+    --out "$WORK/killed" --resume
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"--lr [0.001,0.003], not [0.001,0.002]"* ]]
+}
+
+@test "grid refusals: a value named twice, a bad value among good ones, a one-point checkpoint" {
+  run sherl-train $(data_args) --out "$WORK/run" --lr 1e-3,0.001
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"--lr names 0.001 twice"* ]]
+  run sherl-train $(data_args) --out "$WORK/run" --lr 1e-3,-1e-3
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"--lr must be positive (-0.001)"* ]]
+  run sherl-train $(data_args) --out "$WORK/run" --downsample-factor 2,3
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"downsample"* ]]
+  [ ! -e "$WORK/run" ]
+  run sherl-train $(data_args) --out "$WORK/run" --seed 1,,2
+  [ "$status" -eq 2 ]
+  sherl-train $(data_args) --out "$WORK/one" --epochs 1 --threads 1 --quiet > /dev/null
+  rm "$WORK/one/adapter.json"
+  run sherl-train $(data_args) --out "$WORK/one" --epochs 1 --threads 1 --seed 0,1 --resume
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"is of a one-point run, not of this grid"* ]]
+}
