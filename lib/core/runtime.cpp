@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <thread>
+#include <vector>
+
+#include <ATen/Parallel.h>
 
 namespace sherl {
 namespace {
@@ -52,6 +56,30 @@ void use_thread_pool_settings(char** argv) {
 void set_threads(int threads) {
   if (threads == 0 && std::getenv("OMP_NUM_THREADS")) return;  // the user's choice, applied by LibTorch
   at::set_num_threads(threads > 0 ? threads : available_cores());
+}
+
+void SideBySide::run(size_t count, const std::function<void(size_t)>& work) const {
+  const int wanted = threads_each > 0 ? std::max(1, threads / threads_each) : std::max(1, threads);
+  const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(wanted), count));
+  if (workers <= 1) {
+    for (size_t i = 0; i < count; ++i) work(i);
+    return;
+  }
+  const int threads_per_worker = std::max(1, threads / workers);
+  std::vector<std::exception_ptr> failures(static_cast<size_t>(workers));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      try {
+        at::set_num_threads(threads_per_worker);  // this thread's pool (OpenMP: per thread)
+        for (size_t i = static_cast<size_t>(w); i < count; i += static_cast<size_t>(workers)) work(i);
+      } catch (...) {
+        failures[static_cast<size_t>(w)] = std::current_exception();
+      }
+    });
+  for (std::thread& t : pool) t.join();
+  for (auto& failure : failures)
+    if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace sherl

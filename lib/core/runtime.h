@@ -4,6 +4,8 @@
 // run_tool print a c10::Error without its backtrace.
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "lib/core/process.h"
 
 namespace sherl {
@@ -20,5 +22,18 @@ void use_thread_pool_settings(char** argv);
 // Sets LibTorch's intra-op threads; 0: OMP_NUM_THREADS when it is set, else one per CPU
 // core this process may run on (LibTorch's own default here was 1).
 void set_threads(int threads);
+
+// Runs independent work items side by side on LibTorch's threads: up to `threads` workers,
+// each with threads / workers of LibTorch's threads (`threads_each` per item when set, so
+// that fewer items run at once), an item staying on one worker. For computations too thin
+// to keep every core busy alone, such as the points of a training grid. One worker runs on
+// the calling thread with all the threads. A result that depends on the thread count depends
+// on threads_each, not on the number of items.
+struct SideBySide {
+  int threads = 1;
+  int threads_each = 0;  // 0: one thread per item
+  // Runs work(i) for i in [0, count); rethrows the first exception once all have stopped.
+  void run(size_t count, const std::function<void(size_t)>& work) const;
+};
 
 }  // namespace sherl

@@ -6,30 +6,51 @@
 
 namespace sherl {
 
-Outputs run_adapted_model(AdaptedModel& model, BatchStream& batches, torch::Device device,
-                          const std::function<void(const Batch&)>& check, const std::string& where) {
-  torch::NoGradGuard no_grad;
-  bool was_training = model->is_training();
-  model->eval();
-  std::vector<torch::Tensor> outputs, targets, ids;
+std::vector<Outputs> run_adapted_models(const std::vector<AdaptedModel*>& models, BatchStream& batches,
+                                        torch::Device device, const std::function<void(const Batch&)>& check,
+                                        const std::string& where, const SideBySide& side) {
+  std::vector<bool> was_training;
+  for (AdaptedModel* m : models) {
+    was_training.push_back((*m)->is_training());
+    (*m)->eval();
+  }
+  std::vector<std::vector<torch::Tensor>> outputs(models.size());
+  std::vector<torch::Tensor> targets, ids;
   Batch batch;
   while (batches.next(batch)) {
     check(batch);
-    outputs.push_back(model->forward(batch.tiers.to(device, true), batch.mask.to(device, true)).to(torch::kCPU));
+    const torch::Tensor tiers = batch.tiers.to(device, true), mask = batch.mask.to(device, true);
+    side.run(models.size(), [&](size_t i) {
+      torch::NoGradGuard no_grad;  // per thread
+      outputs[i].push_back((*models[i])->forward(tiers, mask).to(torch::kCPU));
+    });
     targets.push_back(batch.labels);
     ids.push_back(batch.ids);
   }
-  model->train(was_training);
-  if (outputs.empty()) throw error_at(where, "holds no examples");
-  return {torch::cat(outputs), torch::cat(targets), torch::cat(ids)};
+  for (size_t i = 0; i < models.size(); ++i) (*models[i])->train(was_training[i]);
+  if (targets.empty()) throw error_at(where, "holds no examples");
+  std::vector<Outputs> result;
+  for (auto& o : outputs) result.push_back({torch::cat(o), torch::cat(targets), torch::cat(ids)});
+  return result;
+}
+
+Outputs run_adapted_model(AdaptedModel& model, BatchStream& batches, torch::Device device,
+                          const std::function<void(const Batch&)>& check, const std::string& where) {
+  return run_adapted_models({&model}, batches, device, check, where, SideBySide{}).front();
+}
+
+std::vector<Outputs> run_adapted_models(const std::vector<AdaptedModel*>& models, const ShardSet& data,
+                                        int64_t batch_size, torch::Device device,
+                                        const std::vector<int64_t>& tier_positions, const SideBySide& side) {
+  BatchLoader loader(data, sequential_plan(data), batch_size,
+                     queue_depth(data, batch_size, static_cast<int64_t>(tier_positions.size())), device.is_cuda(),
+                     tier_positions);
+  return run_adapted_models(models, loader, device, [&](const Batch& b) { check_finite(data, b); }, data.dir(), side);
 }
 
 Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device,
                           const std::vector<int64_t>& tier_positions) {
-  BatchLoader loader(data, sequential_plan(data), batch_size,
-                     queue_depth(data, batch_size, static_cast<int64_t>(tier_positions.size())), device.is_cuda(),
-                     tier_positions);
-  return run_adapted_model(model, loader, device, [&](const Batch& b) { check_finite(data, b); }, data.dir());
+  return run_adapted_models({&model}, data, batch_size, device, tier_positions, SideBySide{}).front();
 }
 
 std::vector<int64_t> check_compatible(const ShardSet& data, const BackboneIdentity& backbone, const std::vector<int64_t>& tiers,

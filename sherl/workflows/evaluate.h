@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "lib/core/json.h"
+#include "lib/core/runtime.h"
 #include "lib/shard/shard.h"
 #include "sherl/method/adapted_model.h"
 #include "sherl/workflows/batch_loader.h"
@@ -25,6 +26,13 @@ Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t bat
 // example) before it is used; `where` names the data when the stream holds no batch.
 Outputs run_adapted_model(AdaptedModel& model, BatchStream& batches, torch::Device device,
                           const std::function<void(const Batch&)>& check, const std::string& where);
+// Several models over one pass of the batches (each read once), side by side.
+std::vector<Outputs> run_adapted_models(const std::vector<AdaptedModel*>& models, BatchStream& batches,
+                                        torch::Device device, const std::function<void(const Batch&)>& check,
+                                        const std::string& where, const SideBySide& side);
+std::vector<Outputs> run_adapted_models(const std::vector<AdaptedModel*>& models, const ShardSet& data,
+                                        int64_t batch_size, torch::Device device,
+                                        const std::vector<int64_t>& tier_positions, const SideBySide& side);
 
 // Checks that `data` can feed a model made for (backbone, tiers): same backbone and late
 // layers, and every tier the model uses stored (a shard set may hold more tiers than a

@@ -6,9 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <exception>
-#include <functional>
-#include <thread>
 
 #include <ATen/Parallel.h>
 
@@ -135,35 +132,6 @@ uint64_t epoch_seed(int64_t seed, int64_t epoch) {
   return static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch);
 }
 
-// Runs work(point) for every point, spread over up to `threads` threads (a point's work stays
-// on one thread, its products on threads / workers of LibTorch's threads each), so that
-// points of a grid too thin to keep both cores busy on their own run side by side. One
-// worker: on this thread, with all its threads. The first exception is rethrown here.
-void for_each_point(std::vector<TrainingPoint*>& points, int threads, int threads_per_point,
-                    const std::function<void(TrainingPoint&)>& work) {
-  const int wanted = threads_per_point > 0 ? std::max(1, threads / threads_per_point) : std::max(1, threads);
-  const int workers = static_cast<int>(std::min<size_t>(wanted, points.size()));
-  if (workers <= 1) {
-    for (TrainingPoint* p : points) work(*p);
-    return;
-  }
-  const int threads_each = std::max(1, threads / workers);
-  std::vector<std::exception_ptr> failures(workers);
-  std::vector<std::thread> pool;
-  for (int w = 0; w < workers; ++w)
-    pool.emplace_back([&, w] {
-      try {
-        at::set_num_threads(threads_each);
-        for (size_t i = w; i < points.size(); i += workers) work(*points[i]);
-      } catch (...) {
-        failures[w] = std::current_exception();
-      }
-    });
-  for (std::thread& t : pool) t.join();
-  for (auto& failure : failures)
-    if (failure) std::rethrow_exception(failure);
-}
-
 // Copies the selected point's adapter into the grid's directory, weights first: adapter.json
 // names their checksum, so a reader never pairs files of two points.
 void publish_selected(const std::string& point_dir, const std::string& out_dir) {
@@ -256,7 +224,8 @@ TrainResult train(const TrainOptions& o) {
   const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const bool validated = data->has_validation();
-  const int threads = at::get_num_threads();
+  // A grid's points side by side on the threads (one point: on this thread, with them all).
+  const SideBySide side{at::get_num_threads(), o.threads_per_point};
   int64_t first_epoch = 0;
   for (TrainingPoint& p : points) first_epoch = std::max(first_epoch, p.state().epochs_done);
   TrainResult result;
@@ -277,7 +246,8 @@ TrainResult train(const TrainOptions& o) {
     for (auto wait = std::chrono::steady_clock::now(); batches->next(batch); wait = std::chrono::steady_clock::now()) {
       loading += seconds_since(wait);
       check_labels(batch, task, info.num_labels, data->name());
-      for_each_point(active, threads, o.threads_per_point, [&](TrainingPoint& p) {
+      side.run(active.size(), [&](size_t i) {
+        TrainingPoint& p = *active[i];
         p.step(batch, task, scheduled_lr(o, p.settings().lr, step + steps, total_steps), o.clip_norm,
                [&](const Batch& b) { data->check_finite(b); });
       });
@@ -288,12 +258,18 @@ TrainResult train(const TrainOptions& o) {
     train_seconds += epoch_seconds;
     ++result.epochs_run;
 
-    for (TrainingPoint* p : active) {
+    std::vector<Outputs> validation;
+    if (validated) {
+      std::vector<AdaptedModel*> models;
+      for (TrainingPoint* p : active) models.push_back(&p->model());
+      validation = data->validate(models, std::max<int64_t>(o.batch_size, 128), side);
+    }
+    for (size_t i = 0; i < active.size(); ++i) {
+      TrainingPoint* p = active[i];
       json val_metrics;
       double score = NAN;
       if (validated) {
-        Outputs out = data->validate(p->model(), std::max<int64_t>(o.batch_size, 128));
-        val_metrics = task_metrics(task, out.outputs, out.targets);
+        val_metrics = task_metrics(task, validation[i].outputs, validation[i].targets);
         json primary = val_metrics.value(primary_metric(task), json());
         score = primary.is_number() ? primary.get<double>() : -INFINITY;
       }

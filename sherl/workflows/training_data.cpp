@@ -19,10 +19,11 @@ class CachedValidation {
     positions_ = check_compatible(set_, train.backbone, train.tiers, train.late_layers, train_name);
     classes_ = class_mapping(set_, train.label_names, train.num_labels, train_name);
   }
-  Outputs run(AdaptedModel& model, int64_t batch_size, torch::Device device) {
-    Outputs out = run_adapted_model(model, set_, batch_size, device, positions_);
-    apply_class_mapping(out, classes_, set_);
-    return out;
+  std::vector<Outputs> run(const std::vector<AdaptedModel*>& models, int64_t batch_size, torch::Device device,
+                           const SideBySide& side) {
+    std::vector<Outputs> outs = run_adapted_models(models, set_, batch_size, device, positions_, side);
+    for (Outputs& out : outs) apply_class_mapping(out, classes_, set_);
+    return outs;
   }
   std::string manifest_sha256() const { return sha256_file(manifest_path(set_.dir())); }
 
@@ -59,7 +60,10 @@ class CachedData : public TrainingData {
   }
   void check_finite(const Batch& batch) const override { sherl::check_finite(set_, batch); }
   bool has_validation() const override { return val_.has_value(); }
-  Outputs validate(AdaptedModel& model, int64_t batch_size) override { return val_->run(model, batch_size, o_.device); }
+  std::vector<Outputs> validate(const std::vector<AdaptedModel*>& models, int64_t batch_size,
+                                const SideBySide& side) override {
+    return val_->run(models, batch_size, o_.device, side);
+  }
 
  private:
   const TrainOptions& o_;
@@ -132,11 +136,12 @@ class OnlineData : public TrainingData {
       throw error_at(input_.name(), "example " + std::to_string(*id) + ": the early layers' tiers hold NaN or infinite values");
   }
   bool has_validation() const override { return val_.has_value() || !val_positions_.empty(); }
-  Outputs validate(AdaptedModel& model, int64_t batch_size) override {
-    if (val_) return val_->run(model, batch_size, o_.device);
+  std::vector<Outputs> validate(const std::vector<AdaptedModel*>& models, int64_t batch_size,
+                                const SideBySide& side) override {
+    if (val_) return val_->run(models, batch_size, o_.device, side);
     OnlineBatches batches(input_, val_positions_, batch_size);
-    return run_adapted_model(model, batches, o_.device, [&](const Batch& b) { check_finite(b); },
-                             input_.name() + " (its validation part)");
+    return run_adapted_models(models, batches, o_.device, [&](const Batch& b) { check_finite(b); },
+                              input_.name() + " (its validation part)", side);
   }
 
  private:

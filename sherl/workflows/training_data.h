@@ -31,8 +31,10 @@ class TrainingData {
   // Throws naming the example when a training batch holds a non-finite tier.
   virtual void check_finite(const Batch& batch) const = 0;
   virtual bool has_validation() const = 0;
-  // The model's outputs on the validation data, targets in the model's classes.
-  virtual Outputs validate(AdaptedModel& model, int64_t batch_size) = 0;
+  // The models' outputs on the validation data (read once for all), targets in the models'
+  // classes.
+  virtual std::vector<Outputs> validate(const std::vector<AdaptedModel*>& models, int64_t batch_size,
+                                        const SideBySide& side) = 0;
 };
 
 // Opens (and checks) the data of `o`: its shard sets or its online input. Nothing heavy is
