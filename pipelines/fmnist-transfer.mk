@@ -15,7 +15,7 @@ TIERS        := all
 VAL_FRACTION := 0.1
 METHODS      := sherl linear
 SEEDS        := 0 1 2
-LRS          := 2e-3
+LRS          := 2e-3 4e-3 8e-3
 # 10 epochs keep the whole job under 10 minutes on 2 cores; sherl-train's default (30)
 # gains about one point of test accuracy (README, "The bundled example").
 EPOCHS       := 10

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Summary table of a sherl workflow: one row per training run with its settings, test
+"""Summary table of a sherl workflow: one row per training grid (a method and a seed, its
+learning rates side by side, one selected on validation) with the selected settings, test
 metrics, training time and peak memory. Writes <out>/summary.tsv and <out>/summary.md.
 
-usage: summarize.py OUT RUN...   (RUN = <method>_seed<S>_lr<LR>, a directory in OUT/runs)
+usage: summarize.py OUT RUN...   (RUN = <method>_seed<S>_lr<LR>[+<LR>...], a directory in OUT/runs)
 """
 import json
 import math
@@ -21,13 +22,13 @@ def run_row(out, name):
             entry = json.loads(line)
             if entry.get("done"):
                 done = entry
-    method, seed, lr = name.split("_", 2)
+    method, seed, _ = name.split("_", 2)
     val = adapter.get("metrics", {}).get("validation", {})
     return {
         "run": name,
         "method": method,
         "seed": seed[len("seed"):],
-        "lr": lr[len("lr"):],
+        "lr": f'{adapter["training"]["lr"]:g}',  # the selected one
         "best_epoch": adapter.get("metrics", {}).get("epoch", ""),
         "val_accuracy": val.get("accuracy", ""),
         "test_accuracy": test.get("accuracy", test.get("pearson", test.get("micro_f1", ""))),

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <exception>
 #include <thread>
@@ -68,11 +69,12 @@ void SideBySide::run(size_t count, const std::function<void(size_t)>& work) cons
   const int threads_per_worker = std::max(1, threads / workers);
   std::vector<std::exception_ptr> failures(static_cast<size_t>(workers));
   std::vector<std::thread> pool;
+  std::atomic<size_t> next{0};  // items go to whichever worker is free: unequal items balance
   for (int w = 0; w < workers; ++w)
     pool.emplace_back([&, w] {
       try {
         at::set_num_threads(threads_per_worker);  // this thread's pool (OpenMP: per thread)
-        for (size_t i = static_cast<size_t>(w); i < count; i += static_cast<size_t>(workers)) work(i);
+        for (size_t i = next++; i < count; i = next++) work(i);
       } catch (...) {
         failures[static_cast<size_t>(w)] = std::current_exception();
       }

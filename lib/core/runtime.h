@@ -25,7 +25,7 @@ void set_threads(int threads);
 
 // Runs independent work items side by side on LibTorch's threads: up to `threads` workers,
 // each with threads / workers of LibTorch's threads (`threads_each` per item when set, so
-// that fewer items run at once), an item staying on one worker. For computations too thin
+// that fewer items run at once), an item running on one worker, whichever is free. For computations too thin
 // to keep every core busy alone, such as the points of a training grid. One worker runs on
 // the calling thread with all the threads. A result that depends on the thread count depends
 // on threads_each, not on the number of items.

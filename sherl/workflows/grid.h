@@ -18,9 +18,15 @@ struct GridAxes {
   std::vector<ProjectionKind> projection{ProjectionKind::LinearLn};
   std::vector<int64_t> downsample_factor{2};
   std::vector<double> weight_decay{0.01};
-  std::vector<double> lr{2e-3};
+  // Empty: the default, kDefaultLrGrid with validation data, else kDefaultLr alone.
+  std::vector<double> lr;
   std::vector<int64_t> seed{0};  // of the point's initialisation and dropout
 };
+
+// The learning rates tried when none is given and validation data picks among them, and the
+// one used without validation data (bench/README.md has the measurements behind them).
+inline const std::vector<double> kDefaultLrGrid{2e-3, 4e-3, 8e-3};
+inline constexpr double kDefaultLr = 2e-3;
 
 struct GridPoint {
   Method method = Method::Sherl;

@@ -36,8 +36,13 @@ std::string resume_difference(const std::string& key, const json& saved, const j
 
 json shared_arguments(const TrainOptions& o, const TrainingData& data) {
   json args = {{"model", o.model_dir}, {"task", o.task}, {"output", to_string(o.output)}, {"epochs", o.epochs},
-               {"batch_size", o.batch_size}, {"warmup_steps", o.warmup_steps}, {"schedule", to_string(o.schedule)},
+               {"batch_size", o.batch_size}, {"schedule", to_string(o.schedule)},
                {"clip_norm", o.clip_norm}, {"patience", o.patience}};
+  // As given: the steps of a fraction depend on the data's size, known only once loaded.
+  if (o.warmup_steps)
+    args["warmup_steps"] = *o.warmup_steps;
+  else
+    args["warmup_fraction"] = o.warmup_fraction;
   if (!o.online) args["shuffle_buffer_bytes"] = o.shuffle_buffer_bytes;  // no effect online
   // Only when not f32, so that checkpoints from before --precision still resume.
   if (o.precision != torch::kFloat32) args["precision"] = precision_name(o.precision);

@@ -54,13 +54,18 @@ void validate(const TrainOptions& o) {
     if (!(lr > 0) || !std::isfinite(lr)) throw Error("--lr must be positive (" + shortest_decimal(lr) + ")");
   for (double wd : o.grid.weight_decay)
     if (!(wd >= 0) || !std::isfinite(wd)) throw Error("--weight-decay must not be negative (" + shortest_decimal(wd) + ")");
-  if (o.warmup_steps < 0) throw Error("--warmup must not be negative");
+  if (o.warmup_steps && *o.warmup_steps < 0) throw Error("--warmup must not be negative");
+  if (!(o.warmup_fraction >= 0 && o.warmup_fraction <= 1))
+    throw Error("--warmup-fraction must be between 0 and 1");
   if (!(o.clip_norm >= 0) || !std::isfinite(o.clip_norm)) throw Error("--clip-norm must be a finite number >= 0 (0: none)");
   if (o.patience < 0) throw Error("--patience must not be negative (0: never stop early)");
   if (o.shuffle_buffer_bytes < 0) throw Error("--shuffle-buffer-mb must not be negative");
   if (o.resume && o.overwrite) throw Error("--resume and --overwrite contradict each other: give one");
   if (o.online != o.train_dir.empty()) throw Error("give the training data as --train DIR (a cache) or --input FILE (online), one of them");
 }
+
+// Whether the run has validation data to select by (known before anything is read).
+bool has_validation(const TrainOptions& o) { return !o.val_dir.empty() || (o.online && o.val_fraction > 0); }
 
 // Whether the run whose log is `log` finished: its last record says so. Without a log
 // nothing says it did not.
@@ -114,12 +119,16 @@ void remove_run_temporaries(const std::string& out_dir) {
 }
 LrSchedule parse_lr_schedule(const std::string& name) { return parse_name(kScheduleNames, name, "--schedule"); }
 
-double scheduled_lr(const TrainOptions& o, double peak, int64_t step, int64_t total) {
-  if (step < o.warmup_steps) return peak * (step + 1) / o.warmup_steps;
-  if (o.schedule == LrSchedule::Constant) return peak;
-  double progress = total > o.warmup_steps ? double(step - o.warmup_steps) / double(total - o.warmup_steps) : 1.0;
+int64_t TrainOptions::warmup_for(int64_t total_steps) const {
+  return warmup_steps ? *warmup_steps : std::llround(warmup_fraction * static_cast<double>(total_steps));
+}
+
+double scheduled_lr(LrSchedule schedule, double peak, int64_t warmup, int64_t step, int64_t total) {
+  if (step < warmup) return peak * (step + 1) / warmup;
+  if (schedule == LrSchedule::Constant) return peak;
+  double progress = total > warmup ? double(step - warmup) / double(total - warmup) : 1.0;
   progress = std::min(1.0, std::max(0.0, progress));
-  if (o.schedule == LrSchedule::Linear) return peak * (1.0 - progress);
+  if (schedule == LrSchedule::Linear) return peak * (1.0 - progress);
   return peak * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
@@ -141,7 +150,9 @@ void publish_selected(const std::string& point_dir, const std::string& out_dir) 
 
 }  // namespace
 
-TrainResult train(const TrainOptions& o) {
+TrainResult train(const TrainOptions& options) {
+  TrainOptions o = options;
+  if (o.grid.lr.empty()) o.grid.lr = has_validation(o) ? kDefaultLrGrid : std::vector<double>{kDefaultLr};
   validate(o);
   const std::vector<GridPoint> grid = expand_grid(o.grid);
   const bool one_point = grid.size() == 1;
@@ -223,6 +234,7 @@ TrainResult train(const TrainOptions& o) {
   const int64_t n = data->size();
   const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t total_steps = steps_per_epoch * o.epochs;
+  const int64_t warmup = o.warmup_for(total_steps);
   const bool validated = data->has_validation();
   // A grid's points side by side on the threads (one point: on this thread, with them all).
   const SideBySide side{at::get_num_threads(), o.threads_per_point};
@@ -248,7 +260,7 @@ TrainResult train(const TrainOptions& o) {
       check_labels(batch, task, info.num_labels, data->name());
       side.run(active.size(), [&](size_t i) {
         TrainingPoint& p = *active[i];
-        p.step(batch, task, scheduled_lr(o, p.settings().lr, step + steps, total_steps), o.clip_norm,
+        p.step(batch, task, scheduled_lr(o.schedule, p.settings().lr, warmup, step + steps, total_steps), o.clip_norm,
                [&](const Batch& b) { data->check_finite(b); });
       });
       ++steps;
@@ -273,7 +285,7 @@ TrainResult train(const TrainOptions& o) {
         json primary = val_metrics.value(primary_metric(task), json());
         score = primary.is_number() ? primary.get<double>() : -INFINITY;
       }
-      const double lr = scheduled_lr(o, p->settings().lr, std::max<int64_t>(0, step + steps - 1), total_steps);
+      const double lr = scheduled_lr(o.schedule, p->settings().lr, warmup, std::max<int64_t>(0, step + steps - 1), total_steps);
       // A point's own time in a grid: its steps, not the shared loading.
       const double seconds = one_point ? epoch_seconds : p->step_seconds();
       const bool improved = p->end_epoch(val_metrics, score, lr, seconds);

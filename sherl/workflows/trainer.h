@@ -41,7 +41,11 @@ struct TrainOptions {
   OutputKind output = OutputKind::Ln;
   int64_t epochs = 30;
   int64_t batch_size = 64;
-  int64_t warmup_steps = 100;
+  // Linear warm-up: a fraction of all the run's steps, so that it means the same from a
+  // thousand examples to a million; or, when set, this many steps.
+  double warmup_fraction = 0.05;
+  std::optional<int64_t> warmup_steps;
+  int64_t warmup_for(int64_t total_steps) const;
   LrSchedule schedule = LrSchedule::Cosine;  // after warm-up
   double clip_norm = 1.0;                // 0 = no clipping
   int64_t patience = 0;                  // stop after this many epochs without improvement (0 = never)
@@ -73,7 +77,7 @@ TrainResult train(const TrainOptions& options);
 // points' directories included; SIGINT and SIGTERM remove their own).
 void remove_run_temporaries(const std::string& out_dir);
 
-// Learning rate at `step` (0-based) of `total` steps, peaking at `peak`.
-double scheduled_lr(const TrainOptions& o, double peak, int64_t step, int64_t total);
+// Learning rate at `step` (0-based) of `total` steps, peaking at `peak` after `warmup` steps.
+double scheduled_lr(LrSchedule schedule, double peak, int64_t warmup, int64_t step, int64_t total);
 
 }  // namespace sherl

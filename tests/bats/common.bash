@@ -12,6 +12,16 @@ PY=/usr/bin/python3
 # its own test (workflow.bats), which unsets them.
 export OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 
+# Extracts the bundled model's tiers of $3 Fashion-MNIST images of each class 5-9 from the
+# data set's split $2 (train or t10k) into the shard set $1; sherl-extract options may follow.
+extract_fmnist_slice() {
+  local out=$1 split=$2 per_label=$3
+  shift 3
+  "$SHERL_BUILD/bin/sherl-extract" --model "$SHERL_VIT" --input "$FMNIST/$split-images-idx3-ubyte.gz" \
+    --labels "$FMNIST/$split-labels-idx1-ubyte.gz" --select-labels 5,6,7,8,9 --per-label "$per_label" \
+    --out "$out" --quiet "$@"
+}
+
 setup() {
   WORK="$(mktemp -d "${BATS_TMPDIR:-/tmp}/sherl-bats.XXXXXX")"
 }

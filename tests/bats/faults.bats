@@ -137,7 +137,7 @@ start_and_wait_for() {
 # A constant learning rate, so that the first epochs of a run equal those of a longer one.
 train_args() {
   args=(--model "$SHERL_VIT" --train "$BATS_FILE_TMPDIR/cons/train" --val "$BATS_FILE_TMPDIR/cons/val"
-    --threads 1 --seed 4 --batch-size 16 --schedule constant --warmup 0 --quiet --resume)
+    --threads 1 --seed 4 --lr 2e-3 --batch-size 16 --schedule constant --warmup 0 --quiet --resume)
 }
 
 @test "consolidate rerun with another split, killed mid-way: no manifest ever lists a mix of old and new shards" {

@@ -8,13 +8,8 @@ load common
 # fifth of them split off to validate on.
 setup_file() {
   export SMALL="$BATS_FILE_TMPDIR/small"
-  local bin="${SHERL_BUILD:-$BATS_TEST_DIRNAME/../../build}/bin"
-  local model="$BATS_TEST_DIRNAME/../../examples/models/vit-tiny-fmnist5"
-  local data=/usr/share/datasets/fashion-mnist
-  "$bin/sherl-extract" --model "$model" --input $data/train-images-idx3-ubyte.gz \
-    --labels $data/train-labels-idx1-ubyte.gz --select-labels 5,6,7,8,9 --per-label 30 \
-    --out "$SMALL/train" --quiet
-  "$bin/sherl-consolidate" --input "$SMALL/train" --out "$SMALL/cons" --val-fraction 0.2 --quiet > /dev/null
+  extract_fmnist_slice "$SMALL/train" train 30
+  "$SHERL_BUILD/bin/sherl-consolidate" --input "$SMALL/train" --out "$SMALL/cons" --val-fraction 0.2 --quiet > /dev/null
 }
 
 data_args() {
@@ -52,12 +47,12 @@ PY
 }
 
 @test "a grid shares the data order (--data-seed), each point keeps its own seed for the rest" {
-  sherl-train $(data_args) --out "$WORK/grid" --epochs 1 --threads 1 --seed 1,2 --data-seed 7 --quiet > /dev/null
-  sherl-train $(data_args) --out "$WORK/alone" --epochs 1 --threads 1 --seed 2 --data-seed 7 --quiet > /dev/null
+  sherl-train $(data_args) --out "$WORK/grid" --epochs 1 --threads 1 --lr 2e-3 --seed 1,2 --data-seed 7 --quiet > /dev/null
+  sherl-train $(data_args) --out "$WORK/alone" --epochs 1 --threads 1 --lr 2e-3 --seed 2 --data-seed 7 --quiet > /dev/null
   cmp "$WORK/grid/points/seed2/adapter.safetensors" "$WORK/alone/adapter.safetensors"
   ! cmp -s "$WORK/grid/points/seed1/adapter.safetensors" "$WORK/grid/points/seed2/adapter.safetensors"
   # Without --data-seed a one-point run orders its data by its own seed, as before grids.
-  sherl-train $(data_args) --out "$WORK/own" --epochs 1 --threads 1 --seed 2 --quiet > /dev/null
+  sherl-train $(data_args) --out "$WORK/own" --epochs 1 --threads 1 --lr 2e-3 --seed 2 --quiet > /dev/null
   ! cmp -s "$WORK/own/adapter.safetensors" "$WORK/alone/adapter.safetensors"
 }
 
@@ -83,6 +78,16 @@ PY
   [[ "$output" == *"--lr [0.001,0.003], not [0.001,0.002]"* ]]
 }
 
+@test "with validation data and no --lr, the default grid of learning rates picks one on validation" {
+  sherl-train $(data_args) --out "$WORK/default" --epochs 1 --threads 2 --quiet > "$WORK/out.json"
+  [ "$(ls "$WORK/default/points")" = "$(printf 'lr0.002\nlr0.004\nlr0.008')" ]
+  grep -q '"point": "lr0.00[248]"' "$WORK/out.json"
+  # Without validation data: the one default learning rate, a run of one point.
+  sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/plain" --epochs 1 --threads 2 --quiet > /dev/null
+  [ ! -e "$WORK/plain/points" ]
+  grep -q '"lr": 0.002' "$WORK/plain/adapter.json"
+}
+
 @test "grid refusals: a value named twice, a bad value among good ones, a one-point checkpoint" {
   run sherl-train $(data_args) --out "$WORK/run" --lr 1e-3,0.001
   [ "$status" -eq 1 ]
@@ -96,9 +101,9 @@ PY
   [ ! -e "$WORK/run" ]
   run sherl-train $(data_args) --out "$WORK/run" --seed 1,,2
   [ "$status" -eq 2 ]
-  sherl-train $(data_args) --out "$WORK/one" --epochs 1 --threads 1 --quiet > /dev/null
+  sherl-train $(data_args) --out "$WORK/one" --epochs 1 --threads 1 --lr 2e-3 --quiet > /dev/null
   rm "$WORK/one/adapter.json"
-  run sherl-train $(data_args) --out "$WORK/one" --epochs 1 --threads 1 --seed 0,1 --resume
+  run sherl-train $(data_args) --out "$WORK/one" --epochs 1 --threads 1 --lr 2e-3 --seed 0,1 --resume
   [ "$status" -eq 1 ]
   [[ "$output" == *"is of a one-point run, not of this grid"* ]]
 }

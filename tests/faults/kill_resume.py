@@ -252,9 +252,19 @@ def has_open(pid, path):
     return False
 
 
+def point_states(out):
+    """(checkpoint directory, epochs done) of each point of the run's checkpoint: a one-point
+    run's (version 1) or a grid's (version 2, points in points/NAME/)."""
+    state = json.load(open(os.path.join(out, "checkpoint", "state.json")))
+    if state["version"] == 1:
+        return [(os.path.join(out, "checkpoint"), state["state"]["epochs_done"])]
+    return [(os.path.join(out, "points", p["name"], "checkpoint"), p["state"]["epochs_done"])
+            for p in state["points"]]
+
+
 def epochs_done(out):
     try:
-        return json.load(open(os.path.join(out, "checkpoint", "state.json")))["state"]["epochs_done"]
+        return max(e for _, e in point_states(out))
     except (OSError, ValueError, KeyError):
         return 0
 
@@ -264,13 +274,14 @@ def check_checkpoint(out):
     if not os.path.exists(state):
         return 0
     try:
-        e = json.load(open(state))["state"]["epochs_done"]
+        points = point_states(out)
     except (ValueError, KeyError) as err:
         fail("%s is not a readable checkpoint after a kill: %s" % (state, err))
-    for name in ("model-%d.pt" % e, "optimizer-%d.pt" % e):
-        if not os.path.exists(os.path.join(out, "checkpoint", name)):
-            fail("state.json names epoch %d but checkpoint/%s is missing" % (e, name))
-    return e
+    for directory, e in points:
+        for name in ("model-%d.pt" % e, "optimizer-%d.pt" % e):
+            if not os.path.exists(os.path.join(directory, name)):
+                fail("state.json names epoch %d but %s/%s is missing" % (e, directory, name))
+    return max(e for _, e in points)
 
 
 def epoch_lines(out):
@@ -279,7 +290,7 @@ def epoch_lines(out):
     for line in open(os.path.join(out, "train.jsonl")):
         j = json.loads(line)
         if "epoch" in j:
-            rows.append({k: v for k, v in j.items() if k not in ("seconds", "examples_per_s")})
+            rows.append({k: v for k, v in j.items() if not k.endswith("seconds") and k != "examples_per_s"})
     return rows
 
 
@@ -319,16 +330,19 @@ def train_faults(a):
         if not was_killed:
             break
     timed(cmd(out))
-    a_ref, a_run = (open(os.path.join(d, "adapter.safetensors"), "rb").read() for d in (ref, out))
-    if a_ref != a_run:
-        fail("adapter.safetensors differs from the uninterrupted run's")
-    if epoch_lines(ref) != epoch_lines(out):
-        fail("train.jsonl: per-epoch losses or metrics differ from the uninterrupted run's")
+    # The run, and each point of a grid (the default with validation data).
+    points = sorted(os.listdir(os.path.join(ref, "points"))) if os.path.isdir(os.path.join(ref, "points")) else []
+    for sub in [""] + [os.path.join("points", p) for p in points]:
+        a_ref, a_run = (open(os.path.join(d, sub, "adapter.safetensors"), "rb").read() for d in (ref, out))
+        if a_ref != a_run:
+            fail("%s differs from the uninterrupted run's" % os.path.join(sub, "adapter.safetensors"))
+        if epoch_lines(os.path.join(ref, sub)) != epoch_lines(os.path.join(out, sub)):
+            fail("%s: per-epoch losses or metrics differ from the uninterrupted run's" % os.path.join(sub, "train.jsonl"))
     left = temporaries(out)
     if left:
         fail("temporaries of the killed runs left after the final --resume: %s" % left)
-    print("train: %d kills (%d before the last checkpoint), adapter byte-identical, per-epoch log identical" %
-          (killed, mid_epoch), flush=True)
+    print("train: %d kills (%d before the last checkpoint), adapter byte-identical, per-epoch log identical "
+          "(%d grid points)" % (killed, mid_epoch, len(points)), flush=True)
 
 
 def main():

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   std::string precision = "f32", output = "ln", schedule = "cosine";
   // The grid's settings: comma lists (or repeated options); every combination is trained.
   std::vector<std::string> methods = {"sherl"}, projections = {"linear-ln"}, factors = {"2"},
-                           weight_decays = {"0.01"}, lrs = {"0.002"}, seeds = {"0"};
+                           weight_decays = {"0.01"}, lrs, seeds = {"0"};
   sherl::ComputeOptions compute;
   app.add_option("--model", o.model_dir, "the Hugging Face model directory the shards were extracted with")->required();
   app.add_option("--train", o.train_dir, "training shard set (or --input: the online route)");
@@ -61,11 +61,14 @@ int main(int argc, char** argv) {
       ->check(sherl::comma_list_of<int64_t>())->capture_default_str();
   app.add_option("--epochs", o.epochs, "epochs")->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "examples per step")->capture_default_str();
-  app.add_option("--lr", lrs, "peak learning rate (AdamW); a list: a grid")
-      ->check(sherl::comma_list_of<double>())->capture_default_str();
+  app.add_option("--lr", lrs, "peak learning rate (AdamW); a list: a grid (default: 0.002, 0.004 and 0.008 "
+                 "with validation data, picked on it; else 0.002)")
+      ->check(sherl::comma_list_of<double>());
   app.add_option("--weight-decay", weight_decays, "AdamW weight decay; a list: a grid")
       ->check(sherl::comma_list_of<double>())->capture_default_str();
-  app.add_option("--warmup", o.warmup_steps, "linear warm-up steps")->capture_default_str();
+  app.add_option("--warmup-fraction", o.warmup_fraction, "linear warm-up over this fraction of all steps")
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup_steps, "linear warm-up steps (instead of --warmup-fraction)");
   app.add_option("--schedule", schedule, "decay after warm-up")
       ->check(CLI::IsMember({"cosine", "linear", "constant"}))->capture_default_str();
   app.add_option("--clip-norm", o.clip_norm, "gradient-norm clipping (0: none)")->capture_default_str();
