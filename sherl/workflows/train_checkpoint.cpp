@@ -98,7 +98,7 @@ json resumable_checkpoint(const std::string& path, const json& args, bool grid) 
 }
 
 void write_checkpoint(const std::string& out_dir, const json& args, std::vector<TrainingPoint>& points,
-                      const std::vector<TrainingPoint*>& advanced) {
+                      const std::vector<TrainingPoint*>& advanced, int64_t grid_log_bytes) {
   for (TrainingPoint* p : advanced) p->write_checkpoint_files();
   json state = {{"format", "sherl-train-checkpoint"}, {"arguments", args}};
   if (points.size() == 1) {
@@ -106,7 +106,7 @@ void write_checkpoint(const std::string& out_dir, const json& args, std::vector<
   } else {
     json list = json::array();
     for (TrainingPoint& p : points) list.push_back({{"name", p.settings().name}, {"state", to_json(p.state())}});
-    state.update({{"version", 2}, {"points", list}});
+    state.update({{"version", 2}, {"points", list}, {"log_bytes", grid_log_bytes}});
   }
   write_file_atomic(checkpoint_state_path(out_dir), state.dump(2) + "\n");
   for (TrainingPoint* p : advanced) p->remove_previous_checkpoint_files();

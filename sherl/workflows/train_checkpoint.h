@@ -32,9 +32,10 @@ json resumable_checkpoint(const std::string& path, const json& args, bool grid);
 
 // Writes the checkpoint: the files of the points that `advanced` this epoch, then
 // state.json (atomically) pointing at every point's, then the files it no longer points at.
-// Version 1 holds a one-point run's "state", version 2 a grid's "points" ({name, state}).
+// Version 1 holds a one-point run's "state", version 2 a grid's "points" ({name, state})
+// and "log_bytes", the length of the grid's own log at the checkpoint.
 void write_checkpoint(const std::string& out_dir, const json& args, std::vector<TrainingPoint>& points,
-                      const std::vector<TrainingPoint*>& advanced);
+                      const std::vector<TrainingPoint*>& advanced, int64_t grid_log_bytes);
 
 // The states a checkpoint holds, one per point of `grid` in order.
 std::vector<TrainState> checkpoint_states(const json& checkpoint, const std::vector<GridPoint>& grid,

@@ -215,8 +215,10 @@ TrainResult train(const TrainOptions& options) {
     points.emplace_back(grid[i], dir, mtsa_options[i], adapter, late_route, o.device);
   }
 
+  json checkpoint;  // null: a run starting afresh
   if (o.resume && fs::exists(state_path)) {
-    std::vector<TrainState> states = checkpoint_states(resumable_checkpoint(state_path, args, !one_point), grid, state_path);
+    checkpoint = resumable_checkpoint(state_path, args, !one_point);
+    std::vector<TrainState> states = checkpoint_states(checkpoint, grid, state_path);
     for (size_t i = 0; i < points.size(); ++i) points[i].resume(states[i]);
     if (!o.quiet) std::cerr << "sherl-train: resuming after epoch " << states[0].epochs_done << "\n";
   } else {
@@ -227,7 +229,11 @@ TrainResult train(const TrainOptions& options) {
   }
   std::unique_ptr<JsonLog> grid_log;  // the shared loop's time, for a grid
   if (!one_point) {
-    if (!(o.resume && fs::exists(state_path))) fs::remove(paths.log);
+    // Cut back to the checkpoint, as the points' logs: epochs after it are trained again.
+    if (checkpoint.is_null())
+      fs::remove(paths.log);
+    else
+      fs::resize_file(paths.log, checkpoint.at("log_bytes").get<uintmax_t>());
     grid_log = std::make_unique<JsonLog>(paths.log);
   }
 
@@ -236,8 +242,10 @@ TrainResult train(const TrainOptions& options) {
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = o.warmup_for(total_steps);
   const bool validated = data->has_validation();
-  // A grid's points side by side on the threads (one point: on this thread, with them all).
-  const SideBySide side{at::get_num_threads(), o.threads_per_point};
+  // A grid's points side by side on the CPU's threads (one point: on this thread, with them
+  // all). On a GPU one after another: the device runs one stream, and each point in flight
+  // holds its activations there.
+  const SideBySide side{o.device.is_cpu() ? at::get_num_threads() : 1, o.threads_per_point};
   int64_t first_epoch = 0;
   for (TrainingPoint& p : points) first_epoch = std::max(first_epoch, p.state().epochs_done);
   TrainResult result;
@@ -304,7 +312,7 @@ TrainResult train(const TrainOptions& options) {
       if (!o.quiet) std::fprintf(stderr, "sherl-train: epoch %lld of the grid: %zu points, %.2f s\n",
                                  static_cast<long long>(epoch + 1), active.size(), epoch_seconds);
     }
-    write_checkpoint(o.out_dir, args, points, active);
+    write_checkpoint(o.out_dir, args, points, active, grid_log ? grid_log->bytes() : 0);
   }
 
   std::vector<PointOutcome> outcomes;

@@ -67,6 +67,13 @@ PY
     cmp "$WORK/full/points/$point/adapter.safetensors" "$WORK/killed/points/$point/adapter.safetensors"
   done
   cmp "$WORK/full/adapter.safetensors" "$WORK/killed/adapter.safetensors"
+  # The grid's own log is cut back to the checkpoint too: the same epochs, once each.
+  $PY - "$WORK/full/train.jsonl" "$WORK/killed/train.jsonl" <<'PY'
+import json, sys
+epochs = lambda path: [{k: v for k, v in json.loads(l).items() if not k.endswith("seconds")}
+                       for l in open(path) if '"epoch"' in l]
+assert epochs(sys.argv[1]) == epochs(sys.argv[2]), (epochs(sys.argv[1]), epochs(sys.argv[2]))
+PY
   cut -f1-10,13 "$WORK/full/summary.tsv" > "$WORK/a"; cut -f1-10,13 "$WORK/killed/summary.tsv" > "$WORK/b"
   cmp "$WORK/a" "$WORK/b"
   # Both kinds of point were there to resume: stopped early, and trained to the end.
