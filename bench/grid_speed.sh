@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A grid in one process against the same runs one after another, side by side on this
-# machine: sherl-train --lr A,B --seed 0,1,2 against six sherl-train runs of one point each,
-# all with the same threads, on the bundled example's consolidated cache. Prints the wall
-# times, their ratio, and how the grid's epochs split (from its train.jsonl).
+# machine: sherl-train --lr A,B --seed 0,1,2 (its points one at a time, the default, and side
+# by side with --threads-per-point 1) against six sherl-train runs of one point each, all
+# with the same threads, on the bundled example's consolidated cache. Prints the wall times,
+# their ratios, and how each grid's epochs split (from its train.jsonl).
 #
 #   bash bench/grid_speed.sh [EPOCHS=10] [THREADS=2] [LRS=1e-3,2e-3] [SEEDS=0,1,2]
 #
@@ -27,22 +28,30 @@ for lr in ${LRS//,/ }; do
   done
 done
 separate=$(echo "$(now) - $start" | bc)
-start=$(now)
-"$BIN/sherl-train" "${args[@]}" --lr "$LRS" --seed "$SEEDS" --data-seed 0 --out "$OUT/grid" > /dev/null
-grid=$(echo "$(now) - $start" | bc)
+declare -A grid
+for tpp in 0 1; do
+  start=$(now)
+  "$BIN/sherl-train" "${args[@]}" --lr "$LRS" --seed "$SEEDS" --data-seed 0 --threads-per-point $tpp \
+    --out "$OUT/grid$tpp" > /dev/null
+  grid[$tpp]=$(echo "$(now) - $start" | bc)
+done
 
-echo "| $(nproc) cores, --threads $THREADS, $EPOCHS epochs, --lr $LRS --seed $SEEDS | wall s |"
-echo "|---|---:|"
-printf "| runs one after another | %.1f |\n| one grid | %.1f |\n| ratio | %.2f |\n" "$separate" "$grid" \
-  "$(echo "$separate / $grid" | bc -l)"
-/usr/bin/python3 - "$OUT/grid" <<'PY'
+echo "| $(nproc) cores, --threads $THREADS, $EPOCHS epochs, --lr $LRS --seed $SEEDS | wall s | ratio |"
+echo "|---|---:|---:|"
+printf "| runs one after another | %.1f | 1 |\n" "$separate"
+printf "| one grid, points one at a time (default) | %.1f | %.2f |\n" "${grid[0]}" "$(echo "$separate / ${grid[0]}" | bc -l)"
+printf "| one grid, points side by side (--threads-per-point 1) | %.1f | %.2f |\n" "${grid[1]}" \
+  "$(echo "$separate / ${grid[1]}" | bc -l)"
+for tpp in 0 1; do
+  /usr/bin/python3 - "$OUT/grid$tpp" "$tpp" <<'PY'
 import csv, json, sys
 log = [json.loads(l) for l in open(sys.argv[1] + "/train.jsonl")]
 epochs = [r for r in log if "epoch" in r]
 mean = lambda k: sum(r[k] for r in epochs) / len(epochs)
 rows = list(csv.DictReader(open(sys.argv[1] + "/summary.tsv"), delimiter="\t"))
 own = sum(float(r["s_per_epoch"]) for r in rows)
-print(f"\ngrid, per epoch: {mean('seconds'):.2f} s of steps, of which {mean('loading_seconds'):.2f} s waiting "
-      f"for batches; {mean('validation_seconds'):.2f} s validating; the points' own step time summed "
-      f"{own:.2f} s ({len(rows)} points); peak RSS {rows[0]['peak_rss_mib']} MiB")
+print(f"\n--threads-per-point {sys.argv[2]}, per epoch: {mean('seconds'):.2f} s of steps, of which "
+      f"{mean('loading_seconds'):.2f} s waiting for batches; {mean('validation_seconds'):.2f} s validating; the "
+      f"points' own step time summed {own:.2f} s ({len(rows)} points); peak RSS {rows[0]['peak_rss_mib']} MiB")
 PY
+done

@@ -242,10 +242,11 @@ TrainResult train(const TrainOptions& options) {
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = o.warmup_for(total_steps);
   const bool validated = data->has_validation();
-  // A grid's points side by side on the CPU's threads (one point: on this thread, with them
-  // all). On a GPU one after another: the device runs one stream, and each point in flight
-  // holds its activations there.
-  const SideBySide side{o.device.is_cpu() ? at::get_num_threads() : 1, o.threads_per_point};
+  // A grid's points one at a time with all the threads, or side by side (--threads-per-point).
+  // On a GPU one after another: the device runs one stream, and each point in flight holds
+  // its activations there.
+  const int threads = at::get_num_threads();
+  const SideBySide side{o.device.is_cpu() ? threads : 1, o.threads_per_point > 0 ? o.threads_per_point : threads};
   int64_t first_epoch = 0;
   for (TrainingPoint& p : points) first_epoch = std::max(first_epoch, p.state().epochs_done);
   TrainResult result;

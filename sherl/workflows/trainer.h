@@ -49,8 +49,8 @@ struct TrainOptions {
   LrSchedule schedule = LrSchedule::Cosine;  // after warm-up
   double clip_norm = 1.0;                // 0 = no clipping
   int64_t patience = 0;                  // stop after this many epochs without improvement (0 = never)
-  // A grid's points run side by side, each on this many of LibTorch's threads (0: as many
-  // points at a time as there are threads, one thread each); one point runs on them all.
+  // A grid's points run side by side, each on this many of LibTorch's threads (0: one point
+  // at a time, on all of them: the memory of one run).
   int threads_per_point = 0;
   int64_t shuffle_buffer_bytes = 256 << 20;  // see sherl/workflows/batch_loader.h
   torch::Device device = torch::kCPU;

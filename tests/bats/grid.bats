@@ -18,7 +18,8 @@ data_args() {
 
 @test "each point of a grid is the run of its settings alone, bit for bit, and the best one is selected" {
   # Two points side by side on two threads, one thread each: as two runs of one thread.
-  sherl-train $(data_args) --out "$WORK/grid" --epochs 2 --threads 2 --lr 1e-3,4e-3 --seed 5 --quiet > "$WORK/grid.json"
+  sherl-train $(data_args) --out "$WORK/grid" --epochs 2 --threads 2 --threads-per-point 1 --lr 1e-3,4e-3 --seed 5 \
+    --quiet > "$WORK/grid.json"
   for lr in 1e-3 4e-3; do
     sherl-train $(data_args) --out "$WORK/lr$lr" --epochs 2 --threads 1 --lr $lr --seed 5 --quiet > /dev/null
   done
@@ -57,7 +58,9 @@ PY
 }
 
 @test "a grid resumed after SIGKILL ends as an uninterrupted one, points stopped early included" {
-  args=($(data_args) --epochs 4 --threads 2 --lr 1e-3,3e-3 --seed 0,1 --method sherl,linear --patience 1 --quiet)
+  # Side by side (the fault test of kill_resume.py covers points one at a time).
+  args=($(data_args) --epochs 4 --threads 2 --threads-per-point 1 --lr 1e-3,3e-3 --seed 0,1 --method sherl,linear
+    --patience 1 --quiet)
   sherl-train "${args[@]}" --out "$WORK/full" > /dev/null
   sherl-train "${args[@]}" --out "$WORK/killed" > /dev/null &
   kill_after_first_checkpoint $! "$WORK/killed" 4

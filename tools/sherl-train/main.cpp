@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
                  "a list: a grid")->check(sherl::comma_list_of<int64_t>())->capture_default_str();
   app.add_option("--data-seed", o.data_seed, "seed of the data order, shared by a grid's points (default: the first --seed)");
   app.add_option("--threads-per-point", o.threads_per_point,
-                 "a grid's points run side by side on --threads / this many threads each (0: one point per thread)")
+                 "a grid's points run side by side, this many of --threads each (0: one at a time on all)")
       ->capture_default_str();
   int64_t shuffle_mb = o.shuffle_buffer_bytes >> 20;
   app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
