@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace sherl {
@@ -69,7 +70,8 @@ inline CLI::Validator comma_list_of(std::vector<std::string> choices = {}) {
         for (std::string item : comma_items({value})) {
           T v{};
           if (item.empty()) return "an empty item in the list '" + value + "'";
-          if (!CLI::detail::lexical_cast(item, v)) return "'" + item + "' is not a number";
+          if (!CLI::detail::lexical_cast(item, v))
+            return "'" + item + (std::is_integral<T>::value ? "' is not an integer" : "' is not a number");
           if (!choices.empty() && std::find(choices.begin(), choices.end(), item) == choices.end())
             return "'" + item + "' is not one of " + CLI::detail::join(choices, ", ");
         }

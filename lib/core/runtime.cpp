@@ -60,23 +60,33 @@ void set_threads(int threads) {
 }
 
 void SideBySide::run(size_t count, const std::function<void(size_t)>& work) const {
-  const int wanted = threads_each > 0 ? std::max(1, threads / threads_each) : std::max(1, threads);
-  const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(wanted), count));
+  const int before = at::get_num_threads();
+  const int each = threads_each > 0 ? threads_each : before;
+  const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads / each)), count));
   if (workers <= 1) {
-    for (size_t i = 0; i < count; ++i) work(i);
+    // On this thread, with `each` threads for as long as the items run.
+    if (each != before) at::set_num_threads(each);
+    try {
+      for (size_t i = 0; i < count; ++i) work(i);
+    } catch (...) {
+      if (each != before) at::set_num_threads(before);
+      throw;
+    }
+    if (each != before) at::set_num_threads(before);
     return;
   }
-  const int threads_per_worker = std::max(1, threads / workers);
-  std::vector<std::exception_ptr> failures(static_cast<size_t>(workers));
+  std::vector<std::exception_ptr> failures(count);  // by item: the first item's is rethrown
   std::vector<std::thread> pool;
   std::atomic<size_t> next{0};  // items go to whichever worker is free: unequal items balance
   for (int w = 0; w < workers; ++w)
-    pool.emplace_back([&, w] {
-      try {
-        at::set_num_threads(threads_per_worker);  // this thread's pool (OpenMP: per thread)
-        for (size_t i = next++; i < count; i = next++) work(i);
-      } catch (...) {
-        failures[static_cast<size_t>(w)] = std::current_exception();
+    pool.emplace_back([&] {
+      at::set_num_threads(each);  // this thread's pool (OpenMP: per thread)
+      for (size_t i = next++; i < count; i = next++) {
+        try {
+          work(i);
+        } catch (...) {
+          failures[i] = std::current_exception();
+        }
       }
     });
   for (std::thread& t : pool) t.join();

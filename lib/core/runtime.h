@@ -23,15 +23,14 @@ void use_thread_pool_settings(char** argv);
 // core this process may run on (LibTorch's own default here was 1).
 void set_threads(int threads);
 
-// Runs independent work items side by side on LibTorch's threads: up to `threads` workers,
-// each with threads / workers of LibTorch's threads (`threads_each` per item when set, so
-// that fewer items run at once), an item running on one worker, whichever is free. For computations too thin
-// to keep every core busy alone, such as the points of a training grid. One worker runs on
-// the calling thread with all the threads. A result that depends on the thread count depends
-// on threads_each, not on the number of items.
+// Runs independent work items side by side on LibTorch's threads: threads / threads_each
+// workers, each item on one of them (whichever is free) with threads_each of LibTorch's
+// threads, so that an item's result depends on threads_each alone, not on how many items
+// run. For computations too thin to keep every core busy alone, such as the points of a
+// training grid. One worker runs the items on the calling thread.
 struct SideBySide {
   int threads = 1;
-  int threads_each = 0;  // 0: one thread per item
+  int threads_each = 0;  // 0: the calling thread's count (one worker)
   // Runs work(i) for i in [0, count); rethrows the first exception once all have stopped.
   void run(size_t count, const std::function<void(size_t)>& work) const;
 };

@@ -86,7 +86,7 @@ void write_grid_summary(const std::string& dir, const std::vector<GridPoint>& po
                         double peak_memory_mib) {
   const std::vector<std::string> header = {"point", "method", "projection", "downsample_factor", "weight_decay", "lr",
                                            "seed", "epochs", "best_epoch", "val_" + metric, "s_per_epoch",
-                                           "peak_rss_mib", "selected"};
+                                           "peak_rss_mib", "diverged", "selected"};
   std::ostringstream tsv, md;
   auto row = [&](const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -112,7 +112,7 @@ void write_grid_summary(const std::string& dir, const std::vector<GridPoint>& po
     row({p.name, to_string(p.method), probe ? "" : to_string(p.projection),
          probe ? "" : std::to_string(p.downsample_factor), shortest_decimal(p.weight_decay), shortest_decimal(p.lr),
          std::to_string(p.seed), std::to_string(o.epochs_done), std::to_string(o.best_epoch), validation, seconds, number,
-         i == selected ? "yes" : ""});
+         o.diverged ? "yes" : "", i == selected ? "yes" : ""});
   }
   write_file_atomic((std::filesystem::path(dir) / "summary.tsv").string(), tsv.str());
   write_file_atomic((std::filesystem::path(dir) / "summary.md").string(), md.str());

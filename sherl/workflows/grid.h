@@ -55,16 +55,18 @@ struct PointOutcome {
   int64_t best_epoch = 0;
   double best_validation = 0;    // the primary metric at best_epoch (NaN without validation)
   double last_train_loss = 0;
-  double seconds_per_epoch = 0;  // the point's own work (its steps and validation), per epoch
+  double seconds_per_epoch = 0;  // the point's own steps, per epoch
+  bool diverged = false;         // stopped by a loss that was not finite
 };
 
 // The point to use: the best validation metric (the first of equals), or without validation
-// the lowest training loss of the last epoch.
+// the lowest training loss of the last epoch. A point that diverged keeps its adapter of its
+// best epoch before that, and competes with it.
 size_t select_point(const std::vector<PointOutcome>& outcomes, bool validated);
 
 // Writes summary.tsv and summary.md into `dir` (atomically): one row per point with its
-// settings, best epoch, validation metric, seconds per epoch and the process's peak memory
-// (shared by the points), the selected one marked.
+// settings, best epoch, validation metric, seconds per epoch, the process's peak memory
+// (shared by the points) and whether it diverged, the selected one marked.
 void write_grid_summary(const std::string& dir, const std::vector<GridPoint>& points,
                         const std::vector<PointOutcome>& outcomes, size_t selected, const std::string& metric,
                         double peak_memory_mib);

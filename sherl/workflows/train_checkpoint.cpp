@@ -1,5 +1,6 @@
 #include "sherl/workflows/train_checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "lib/core/atomic_file.h"
@@ -23,13 +24,25 @@ bool predates(const std::string& key) {
   return key == "backbone" || key == "train_manifest_sha256" || key == "val_manifest_sha256";
 }
 
+// The option behind an argument's key ("weight_decay": "--weight-decay").
+std::string option_name(const std::string& key) {
+  if (key == "warmup_steps") return "--warmup";
+  if (key == "shuffle_buffer_bytes") return "--shuffle-buffer-mb (in bytes)";
+  std::string name = "--" + key;
+  std::replace(name.begin(), name.end(), '_', '-');
+  return name;
+}
+
 std::string resume_difference(const std::string& key, const json& saved, const json& now) {
   if (key == "backbone") return "another backbone (--model's config, weights or preprocessing files differ)";
   if (key == "train_manifest_sha256") return "other training data (the manifest of --train differs)";
   if (key == "val_manifest_sha256") return "other validation data (the manifest of --val differs)";
   if (key == "input_sha256") return "another training input (the content of --input differs)";
   if (key == "labels_sha256") return "other labels (the content of --labels differs)";
-  return "--" + key + " " + saved.dump() + ", not " + now.dump();
+  std::string difference = option_name(key) + " " + saved.dump() + ", not " + now.dump();
+  // Checkpoints from before warm-up fractions recorded steps (100 by default then).
+  if (key == "warmup_fraction" && saved.is_null()) difference += " (it was made with a --warmup in steps: give it)";
+  return difference;
 }
 
 }  // namespace
@@ -81,7 +94,8 @@ json resumable_checkpoint(const std::string& path, const json& args, bool grid) 
       state.value("version", 0) > 2)
     throw error_at(path, "not a sherl-train checkpoint of a version this tool reads");
   if ((state.value("version", 0) == 2) != grid)
-    throw error_at(path, grid ? "the checkpoint is of a one-point run, not of this grid (--resume needs the same "
+    throw error_at(path, grid ? "the checkpoint is of a one-point run, not of this grid (with validation data --lr "
+                                "now defaults to a grid: give the run's --lr; --resume needs the same "
                                 "arguments and data)"
                               : "the checkpoint is of a grid, not of this one-point run (--resume needs the same "
                                 "arguments and data)");

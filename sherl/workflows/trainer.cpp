@@ -1,5 +1,6 @@
 #include "sherl/workflows/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -141,9 +142,25 @@ uint64_t epoch_seed(int64_t seed, int64_t epoch) {
   return static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch);
 }
 
+// Takes the points that diverged on the last batch out of `active`: the run's end for a
+// one-point run (an error naming the step and the checkpoint kept), a note for a grid's
+// point (its adapter of its best epoch stays), an error when no point is left.
+void drop_diverged(std::vector<TrainingPoint*>& active, bool one_point, bool quiet) {
+  auto diverged = std::stable_partition(active.begin(), active.end(),
+                                        [](TrainingPoint* p) { return !p->state().diverged; });
+  if (diverged == active.end()) return;
+  if (one_point) throw Error((*diverged)->divergence_message());
+  for (auto p = diverged; p != active.end(); ++p)
+    if (!quiet) std::cerr << "sherl-train: " << (*p)->divergence_message() << "; the grid goes on without it\n";
+  active.erase(diverged, active.end());
+  if (active.empty()) throw Error("every point of the grid diverged (the loss is not finite): try lower --lr values");
+}
+
 // Copies the selected point's adapter into the grid's directory, weights first: adapter.json
 // names their checksum, so a reader never pairs files of two points.
 void publish_selected(const std::string& point_dir, const std::string& out_dir) {
+  if (!std::filesystem::exists(adapter_json_path(point_dir)))
+    throw error_at(point_dir, "no point of the grid saved an adapter (no epoch had a finite validation metric)");
   write_file_atomic(adapter_weights_path(out_dir), read_file(adapter_weights_path(point_dir)));
   write_file_atomic(adapter_json_path(out_dir), read_file(adapter_json_path(point_dir)));
 }
@@ -152,7 +169,12 @@ void publish_selected(const std::string& point_dir, const std::string& out_dir) 
 
 TrainResult train(const TrainOptions& options) {
   TrainOptions o = options;
-  if (o.grid.lr.empty()) o.grid.lr = has_validation(o) ? kDefaultLrGrid : std::vector<double>{kDefaultLr};
+  if (o.grid.lr.empty()) {
+    o.grid.lr = has_validation(o) ? kDefaultLrGrid : std::vector<double>{kDefaultLr};
+    if (!o.quiet && o.grid.lr.size() > 1)
+      std::cerr << "sherl-train: training the default learning rates 0.002, 0.004 and 0.008, picked on validation "
+                   "(--lr to train others)\n";
+  }
   validate(o);
   const std::vector<GridPoint> grid = expand_grid(o.grid);
   const bool one_point = grid.size() == 1;
@@ -220,7 +242,9 @@ TrainResult train(const TrainOptions& options) {
     checkpoint = resumable_checkpoint(state_path, args, !one_point);
     std::vector<TrainState> states = checkpoint_states(checkpoint, grid, state_path);
     for (size_t i = 0; i < points.size(); ++i) points[i].resume(states[i]);
-    if (!o.quiet) std::cerr << "sherl-train: resuming after epoch " << states[0].epochs_done << "\n";
+    int64_t last = 0;
+    for (const TrainState& s : states) last = std::max(last, s.epochs_done);
+    if (!o.quiet) std::cerr << "sherl-train: resuming after epoch " << last << "\n";
   } else {
     if (!o.quiet && o.resume && fs::exists(adapter_json_path(o.out_dir)))
       std::cerr << "sherl-train: starting afresh: the adapter in " << o.out_dir
@@ -252,7 +276,7 @@ TrainResult train(const TrainOptions& options) {
   TrainResult result;
   double train_seconds = 0;
   for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
-    // Points stopped early (patience), or behind the grid, sit out.
+    // Points stopped (patience, divergence), or behind the grid, sit out.
     std::vector<TrainingPoint*> active;
     for (TrainingPoint& p : points)
       if (p.state().epochs_done == epoch && !p.stopped(o.patience)) active.push_back(&p);
@@ -267,11 +291,17 @@ TrainResult train(const TrainOptions& options) {
     for (auto wait = std::chrono::steady_clock::now(); batches->next(batch); wait = std::chrono::steady_clock::now()) {
       loading += seconds_since(wait);
       check_labels(batch, task, info.num_labels, data->name());
+      if (!o.device.is_cpu()) {  // once, not once per point
+        batch.tiers = batch.tiers.to(o.device, true);
+        batch.mask = batch.mask.to(o.device, true);
+        batch.labels = batch.labels.to(o.device, true);
+      }
       side.run(active.size(), [&](size_t i) {
         TrainingPoint& p = *active[i];
         p.step(batch, task, scheduled_lr(o.schedule, p.settings().lr, warmup, step + steps, total_steps), o.clip_norm,
                [&](const Batch& b) { data->check_finite(b); });
       });
+      drop_diverged(active, one_point, o.quiet);
       ++steps;
     }
     const double epoch_seconds = seconds_since(start);
@@ -285,7 +315,7 @@ TrainResult train(const TrainOptions& options) {
       for (TrainingPoint* p : active) models.push_back(&p->model());
       validation = data->validate(models, std::max<int64_t>(o.batch_size, 128), side);
     }
-    for (size_t i = 0; i < active.size(); ++i) {
+    for (size_t i = 0; i < active.size(); ++i) {  // the points that did not diverge
       TrainingPoint* p = active[i];
       json val_metrics;
       double score = NAN;

@@ -40,7 +40,7 @@ void set_lr(torch::optim::AdamW& optimizer, double lr) {
 json to_json(const TrainState& s) {
   return {{"epochs_done", s.epochs_done}, {"step", s.step}, {"best", std::isfinite(s.best) ? json(s.best) : json()},
           {"best_epoch", s.best_epoch}, {"since_best", s.since_best}, {"train_loss", s.train_loss},
-          {"val_metric", s.val_metric}, {"log_bytes", s.log_bytes}};
+          {"val_metric", s.val_metric}, {"log_bytes", s.log_bytes}, {"diverged", s.diverged}};
 }
 
 TrainState state_from_json(const json& j) {
@@ -53,6 +53,7 @@ TrainState state_from_json(const json& j) {
   s.train_loss = j.at("train_loss").get<std::vector<double>>();
   for (auto& v : j.at("val_metric")) s.val_metric.push_back(v.is_null() ? NAN : v.get<double>());
   s.log_bytes = j.at("log_bytes");
+  s.diverged = j.value("diverged", false);
   return s;
 }
 
@@ -92,9 +93,12 @@ TrainingPoint::TrainingPoint(const GridPoint& settings, const std::string& dir, 
 
 void TrainingPoint::resume(const TrainState& state) {
   state_ = state;
-  // Onto the training device: a run may resume on another device than it started on.
-  torch::load(model_, paths_.model_file(state_.epochs_done), device_);
-  torch::load(*optimizer_, paths_.optimizer_file(state_.epochs_done), device_);
+  // Onto the training device: a run may resume on another device than it started on. (A
+  // grid's point that diverged in its first epoch has no files, and trains no more.)
+  if (state_.epochs_done > 0) {
+    torch::load(model_, paths_.model_file(state_.epochs_done), device_);
+    torch::load(*optimizer_, paths_.optimizer_file(state_.epochs_done), device_);
+  }
   fs::resize_file(paths_.log, static_cast<uintmax_t>(state_.log_bytes));
   log_ = std::make_unique<JsonLog>(paths_.log);
 }
@@ -113,34 +117,45 @@ void TrainingPoint::begin_epoch(int64_t epoch) {
   step_seconds_ = 0;
 }
 
-void TrainingPoint::step(const Batch& batch, Task task, double lr, double clip_norm,
+bool TrainingPoint::step(const Batch& batch, Task task, double lr, double clip_norm,
                          const std::function<void(const Batch&)>& blame_data) {
   auto start = std::chrono::steady_clock::now();
   DropoutGeneratorScope scope(dropout_);
   set_lr(*optimizer_, lr);
   optimizer_->zero_grad();
   double loss_value = 0;
+  bool finite = true;
   with_out_of_memory_hint(device_, batch.ids.size(0), [&] {
     torch::Tensor outputs = model_->forward(batch.tiers.to(device_, true), batch.mask.to(device_, true));
     torch::Tensor loss = task_loss(task, outputs, batch.labels.to(device_, true));
     loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value)) {
-      blame_data(batch);
-      throw Error(label_ + "step " + std::to_string(state_.step) + " (epoch " + std::to_string(state_.epochs_done + 1) +
-                  "): the loss is not finite (a diverging run: try a lower --lr or --clip-norm); stopped, " +
-                  (state_.epochs_done > 0 ? "the checkpoint of epoch " + std::to_string(state_.epochs_done) +
-                                                " is kept in " + paths_.checkpoints
-                                          : std::string("no checkpoint was written yet")));
-    }
+    finite = std::isfinite(loss_value);
+    if (!finite) return;
     loss.backward();
     if (clip_norm > 0) clip_grad_norm(model_->parameters(), clip_norm);
     optimizer_->step();
   });
+  if (!finite) {
+    blame_data(batch);  // throws naming the example when the data is to blame
+    state_.diverged = true;
+    log_->write({{"step", state_.step}, {"diverged", true}, {"lr", lr}});
+    state_.log_bytes = log_->bytes();
+    return false;
+  }
   ++state_.step;
   loss_sum_ += loss_value * batch.ids.size(0);
   seen_ += batch.ids.size(0);
   if (state_.step % 20 == 0) log_->write({{"step", state_.step}, {"loss", loss_value}, {"lr", lr}});
   step_seconds_ += seconds_since(start);
+  return true;
+}
+
+std::string TrainingPoint::divergence_message() const {
+  return label_ + "step " + std::to_string(state_.step) + " (epoch " + std::to_string(state_.epochs_done + 1) +
+         "): the loss is not finite (a diverging run: try a lower --lr or --clip-norm); stopped, " +
+         (state_.epochs_done > 0 ? "the checkpoint of epoch " + std::to_string(state_.epochs_done) + " is kept in " +
+                                       paths_.checkpoints
+                                 : std::string("no checkpoint was written yet"));
 }
 
 bool TrainingPoint::end_epoch(const json& validation, double score, double lr, double seconds) {
@@ -196,6 +211,7 @@ PointOutcome TrainingPoint::outcome() const {
   o.best_validation = state_.best_epoch > 0 ? state_.val_metric[state_.best_epoch - 1] : NAN;
   o.last_train_loss = state_.train_loss.empty() ? INFINITY : state_.train_loss.back();
   o.seconds_per_epoch = epochs_timed_ ? seconds_ / epochs_timed_ : 0;
+  o.diverged = state_.diverged;
   return o;
 }
 

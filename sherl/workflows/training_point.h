@@ -27,6 +27,7 @@ struct TrainState {
   int64_t since_best = 0;
   std::vector<double> train_loss, val_metric;
   int64_t log_bytes = 0;  // the log is cut back to this on resume
+  bool diverged = false;  // its loss stopped being finite: it trains no more (a grid's point)
 };
 json to_json(const TrainState& s);
 TrainState state_from_json(const json& j);
@@ -64,9 +65,12 @@ class TrainingPoint {
   // Seeds the dropout of `epoch` and resets the epoch's sums.
   void begin_epoch(int64_t epoch);
   // One optimizer step on `batch`. When the loss is not finite, calls `blame_data` (which
-  // throws naming the example when the batch is to blame), then throws naming the point.
-  void step(const Batch& batch, Task task, double lr, double clip_norm,
+  // throws naming the example when the batch is to blame), marks the point diverged and
+  // returns false, without a step.
+  bool step(const Batch& batch, Task task, double lr, double clip_norm,
             const std::function<void(const Batch&)>& blame_data);
+  // What a one-point run says when it diverged: where, and which checkpoint stays.
+  std::string divergence_message() const;
   // Records the epoch: its validation metrics (null without validation) and primary metric,
   // the adapter when it improved, a log record with the epoch's `seconds`. Returns whether it
   // improved.
@@ -75,8 +79,10 @@ class TrainingPoint {
   void write_checkpoint_files();
   // Removes the previous epoch's files, once the state no longer points at them.
   void remove_previous_checkpoint_files();
-  // Whether patience has run out (0: never).
-  bool stopped(int64_t patience) const { return patience > 0 && state_.since_best >= patience; }
+  // Whether it trains no more: diverged, or patience has run out (0: never).
+  bool stopped(int64_t patience) const {
+    return state_.diverged || (patience > 0 && state_.since_best >= patience);
+  }
   // Writes the curve and the log's last record (`done`, with the mean seconds per epoch added).
   void finish(const std::string& title, bool validated, Task task, json done);
   // Seconds of this epoch's steps so far (its own work, not the shared loading).

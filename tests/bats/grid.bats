@@ -41,7 +41,7 @@ for r in rows:
 out = json.load(open(sys.argv[1] + "/../grid.json"))
 assert out["point"] == chosen[0]["point"], out
 PY
-  chosen=$(awk -F'\t' '$13 == "yes" { print $1 }' "$WORK/grid/summary.tsv")
+  chosen=$(awk -F'\t' '$14 == "yes" { print $1 }' "$WORK/grid/summary.tsv")
   cmp "$WORK/grid/adapter.safetensors" "$WORK/grid/points/$chosen/adapter.safetensors"
   grep -q "\"grid_point\": \"$chosen\"" "$WORK/grid/adapter.json"
   sherl-eval --adapter "$WORK/grid" --model "$SHERL_VIT" --data "$SMALL/cons/val" > "$WORK/eval.json"
@@ -77,7 +77,7 @@ epochs = lambda path: [{k: v for k, v in json.loads(l).items() if not k.endswith
                        for l in open(path) if '"epoch"' in l]
 assert epochs(sys.argv[1]) == epochs(sys.argv[2]), (epochs(sys.argv[1]), epochs(sys.argv[2]))
 PY
-  cut -f1-10,13 "$WORK/full/summary.tsv" > "$WORK/a"; cut -f1-10,13 "$WORK/killed/summary.tsv" > "$WORK/b"
+  cut -f1-10,13,14 "$WORK/full/summary.tsv" > "$WORK/a"; cut -f1-10,13,14 "$WORK/killed/summary.tsv" > "$WORK/b"
   cmp "$WORK/a" "$WORK/b"
   # Both kinds of point were there to resume: stopped early, and trained to the end.
   awk -F'\t' 'NR > 1 && $8 < 4 { early = 1 } NR > 1 && $8 == 4 { full = 1 } END { exit !(early && full) }' "$WORK/a"
@@ -96,6 +96,23 @@ PY
   sherl-train --model "$SHERL_VIT" --train "$SMALL/cons/train" --out "$WORK/plain" --epochs 1 --threads 2 --quiet > /dev/null
   [ ! -e "$WORK/plain/points" ]
   grep -q '"lr": 0.002' "$WORK/plain/adapter.json"
+}
+
+@test "a point that diverges stops alone: the grid goes on, the summary says so, and the resume keeps it out" {
+  args=($(data_args) --batch-size 8 --warmup 0 --clip-norm 0 --threads 1 --lr 2e-3,1e30)
+  run sherl-train "${args[@]}" --epochs 2 --out "$WORK/grid"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"point lr1e+30: step "*" (epoch 1): the loss is not finite"*"the grid goes on without it"* ]]
+  awk -F'\t' '$1 == "lr1e+30" && $13 == "yes" { d = 1 } $1 == "lr0.002" && $14 == "yes" && $8 == 2 { s = 1 }
+               END { exit !(d && s) }' "$WORK/grid/summary.tsv"
+  sherl-train "${args[@]}" --out "$WORK/grid" --epochs 3 --resume --quiet > /dev/null
+  [ "$(awk -F'\t' '$1 == "lr0.002" { print $8 }' "$WORK/grid/summary.tsv")" -eq 3 ]
+  # Every point diverging is an error.
+  run sherl-train $(data_args) --epochs 1 --batch-size 8 --warmup 0 --clip-norm 0 --threads 1 --lr 1e30,1e31 \
+    --out "$WORK/all"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"every point of the grid diverged"* ]]
 }
 
 @test "grid refusals: a value named twice, a bad value among good ones, a one-point checkpoint" {

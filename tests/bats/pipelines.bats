@@ -35,7 +35,7 @@ CFG
   [ "$(wc -l < "$WORK/out/summary.tsv")" -eq 2 ]
   # One process trained both learning rates; the row gives the one selected on validation.
   [ "$(ls "$grid/points")" = "$(printf 'lr0.001\nlr0.002')" ]
-  selected=$(awk -F'\t' '$13 == "yes" { print $6 }' "$grid/summary.tsv")
+  selected=$(awk -F'\t' '$14 == "yes" { print $6 }' "$grid/summary.tsv")
   [ "$(awk -F'\t' 'NR == 2 { print $4 }' "$WORK/out/summary.tsv")" = "$selected" ]
   sherl-info --verify "$WORK/out/features/train"
   touch -d '2 hours ago' "$grid/adapter.safetensors" "$WORK/out/features/train/shard-00000.h5"

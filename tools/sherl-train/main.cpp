@@ -66,9 +66,9 @@ int main(int argc, char** argv) {
       ->check(sherl::comma_list_of<double>());
   app.add_option("--weight-decay", weight_decays, "AdamW weight decay; a list: a grid")
       ->check(sherl::comma_list_of<double>())->capture_default_str();
-  app.add_option("--warmup-fraction", o.warmup_fraction, "linear warm-up over this fraction of all steps")
-      ->capture_default_str();
-  app.add_option("--warmup", o.warmup_steps, "linear warm-up steps (instead of --warmup-fraction)");
+  auto* fraction = app.add_option("--warmup-fraction", o.warmup_fraction, "linear warm-up over this fraction of all steps")
+                       ->capture_default_str();
+  app.add_option("--warmup", o.warmup_steps, "linear warm-up steps (instead of --warmup-fraction)")->excludes(fraction);
   app.add_option("--schedule", schedule, "decay after warm-up")
       ->check(CLI::IsMember({"cosine", "linear", "constant"}))->capture_default_str();
   app.add_option("--clip-norm", o.clip_norm, "gradient-norm clipping (0: none)")->capture_default_str();
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   app.add_option("--data-seed", o.data_seed, "seed of the data order, shared by a grid's points (default: the first --seed)");
   app.add_option("--threads-per-point", o.threads_per_point,
                  "a grid's points run side by side, this many of --threads each (0: one at a time on all)")
-      ->capture_default_str();
+      ->check(sherl::at_least(0))->capture_default_str();
   int64_t shuffle_mb = o.shuffle_buffer_bytes >> 20;
   app.add_option("--shuffle-buffer-mb", shuffle_mb, "memory for shuffling examples across shards (MiB)")
       ->capture_default_str();
