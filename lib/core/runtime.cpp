@@ -61,7 +61,7 @@ void set_threads(int threads) {
 
 void SideBySide::run(size_t count, const std::function<void(size_t)>& work) const {
   const int before = at::get_num_threads();
-  const int each = threads_each > 0 ? threads_each : before;
+  const int each = threads_each > 0 ? std::min(threads_each, std::max(1, threads)) : before;  // never more than all
   const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads / each)), count));
   if (workers <= 1) {
     // On this thread, with `each` threads for as long as the items run.
