@@ -34,11 +34,6 @@ std::vector<Outputs> run_adapted_models(const std::vector<AdaptedModel*>& models
   return result;
 }
 
-Outputs run_adapted_model(AdaptedModel& model, BatchStream& batches, torch::Device device,
-                          const std::function<void(const Batch&)>& check, const std::string& where) {
-  return run_adapted_models({&model}, batches, device, check, where, SideBySide{}).front();
-}
-
 std::vector<Outputs> run_adapted_models(const std::vector<AdaptedModel*>& models, const ShardSet& data,
                                         int64_t batch_size, torch::Device device,
                                         const std::vector<int64_t>& tier_positions, const SideBySide& side) {

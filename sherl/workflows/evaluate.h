@@ -22,11 +22,9 @@ struct Outputs {
 // tier_positions: which of the stored tiers feed the model (see check_compatible); empty = all.
 Outputs run_adapted_model(AdaptedModel& model, const ShardSet& data, int64_t batch_size, torch::Device device,
                           const std::vector<int64_t>& tier_positions = {});
-// The same over any stream of batches, each checked by `check` (which throws naming the
-// example) before it is used; `where` names the data when the stream holds no batch.
-Outputs run_adapted_model(AdaptedModel& model, BatchStream& batches, torch::Device device,
-                          const std::function<void(const Batch&)>& check, const std::string& where);
-// Several models over one pass of the batches (each read once), side by side.
+// Several models over one pass of any stream of batches (each read once), side by side; each
+// batch is checked by `check` (which throws naming the example) before it is used; `where`
+// names the data when the stream holds no batch.
 std::vector<Outputs> run_adapted_models(const std::vector<AdaptedModel*>& models, BatchStream& batches,
                                         torch::Device device, const std::function<void(const Batch&)>& check,
                                         const std::string& where, const SideBySide& side);

@@ -126,8 +126,8 @@ bool TrainingPoint::step(const Batch& batch, Task task, double lr, double clip_n
   double loss_value = 0;
   bool finite = true;
   with_out_of_memory_hint(device_, batch.ids.size(0), [&] {
-    torch::Tensor outputs = model_->forward(batch.tiers.to(device_, true), batch.mask.to(device_, true));
-    torch::Tensor loss = task_loss(task, outputs, batch.labels.to(device_, true));
+    torch::Tensor outputs = model_->forward(batch.tiers, batch.mask);
+    torch::Tensor loss = task_loss(task, outputs, batch.labels);
     loss_value = loss.item<double>();
     finite = std::isfinite(loss_value);
     if (!finite) return;

@@ -64,7 +64,7 @@ class TrainingPoint {
 
   // Seeds the dropout of `epoch` and resets the epoch's sums.
   void begin_epoch(int64_t epoch);
-  // One optimizer step on `batch`. When the loss is not finite, calls `blame_data` (which
+  // One optimizer step on `batch` (already on the point's device). When the loss is not finite, calls `blame_data` (which
   // throws naming the example when the batch is to blame), marks the point diverged and
   // returns false, without a step.
   bool step(const Batch& batch, Task task, double lr, double clip_norm,
