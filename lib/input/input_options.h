@@ -35,8 +35,12 @@ inline CLI::Option* add_raw_input_options(CLI::App& app, std::string& input, Inp
 
 // --select-labels, --per-label and --limit: which rows of the input become examples.
 inline void add_selection_options(CLI::App& app, InputSpec& spec) {
-  app.add_option("--select-labels", spec.select_labels, "keep only these labels, remapped to 0..C-1 in this order")
-      ->delimiter(',');
+  // A comma list checked item by item ("5,,6" is refused), not CLI11's delimiter, which drops
+  // empty items.
+  app.add_option_function<std::vector<std::string>>(
+         "--select-labels", [&spec](const std::vector<std::string>& lists) { spec.select_labels = comma_items(lists); },
+         "keep only these labels, remapped to 0..C-1 in this order")
+      ->check(comma_list_of<std::string>());
   app.add_option("--per-label", spec.per_label, "keep the first N examples of each label")->check(at_least(1));
   app.add_option("--limit", spec.limit, "keep the first N selected examples")->check(at_least(1));
 }

@@ -392,6 +392,7 @@ PY
   X=(sherl-extract "${TEST_ARGS[@]}" --limit 2 --out "$WORK/x")
   check "--tiers is empty" "${X[@]}" --tiers ''
   check "--zstd-level: zstd level 23 is out of range 0..22" "${X[@]}" --zstd-level 23
+  check "--select-labels: an empty item in the list '5,,6'" "${X[@]}" --select-labels 5,,6
   [ ! -e "$WORK/x/extract.json" ]
   ln -s "$WORK/nowhere" "$WORK/dangling"
   check "--out $WORK/dangling: is a symbolic link to $WORK/nowhere, which does not exist" \
