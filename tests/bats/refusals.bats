@@ -546,9 +546,11 @@ PY
     [ "$status" -eq 2 ]
     [[ "${lines[0]}" == "${opt%% *}: must be at least 1, not ${opt##* }" ]]
   done
+  # An empty label is a usage error now, found while the command line is parsed.
   run sherl-extract "${TEST_ARGS[@]}" --select-labels '' --out "$WORK/o3"
-  [ "$status" -eq 1 ]
-  [[ "$output" == *"--select-labels lists an empty label"* ]]
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--select-labels: an empty item in the list ''"* ]]
+  [ ! -e "$WORK/o3" ]
   run sherl-extract --model "$SHERL_VIT" --input - --labels - --out "$WORK/o4" < /dev/null
   [ "$status" -eq 1 ]
   [[ "$output" == *"--input and --labels cannot both be standard input"* ]]
